@@ -17,3 +17,4 @@ pub mod webhook;
 pub mod claims;
 pub mod jwks;
 pub mod verifier;
+pub mod clock;
