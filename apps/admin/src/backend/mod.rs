@@ -1,0 +1,3 @@
+//! The backend API: bearer tokens only, every query scoped to the token's organization.
+
+pub mod projects;
