@@ -10,3 +10,9 @@ pub mod cookies;
 pub mod credentials;
 pub mod rejection;
 pub mod request;
+pub mod layer;
+pub mod principal;
+
+pub use layer::AuthKitLayer;
+pub use principal::{Auth, OptionalAuth, Principal, UserPrincipal};
+pub use rejection::AuthRejection;
