@@ -18,3 +18,7 @@ pub mod claims;
 pub mod jwks;
 pub mod verifier;
 pub mod clock;
+pub mod client;
+pub mod refresh;
+pub mod api_key;
+pub mod auth;

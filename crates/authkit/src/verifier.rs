@@ -1,1 +1,879 @@
-//! TODO: being written
+//! Access-token verification: RS256 JWS in, [`VerifiedClaims`] out.
+//!
+//! A [`Verifier`] is built once (see [`VerifierBuilder`]) and shared; it is a cheap clone.
+//! [`Verifier::verify`] runs these steps, cheapest first, and stops at the first failure:
+//!
+//! 1. **Size**: tokens over 8 KiB are refused before any decoding ([`VerifyError::TooLarge`]).
+//! 2. **Cache**: the SHA-256 of the token is looked up in a bounded cache of tokens that
+//!    already passed every check; a hit that has not expired returns without RSA work.
+//! 3. **Shape**: exactly three segments of strict base64url (no padding, no `+`/`/`,
+//!    no stray bits); the header is a JSON object without duplicate members.
+//! 4. **Header**: `alg` must be exactly `RS256` (`none`, `HS256`, `ES256`, `rs256`... are
+//!    refused); `kid` is required; `crit` is refused (we understand no extension, and
+//!    jsonwebtoken 10 would silently accept it); `jku`, `x5u`, `jwk`, `x5c` are refused
+//!    and never used for anything, so a token can never make us fetch or trust a key;
+//!    `typ`, when present, must be `JWT`.
+//! 5. **Key**: exact `kid` lookup in the [`KeyStore`]; an unknown kid may trigger one
+//!    refetch per cooldown (see [`crate::jwks`]).
+//! 6. **Signature**: RSASSA-PKCS1-v1_5 SHA-256 with the key parsed once at JWKS load.
+//! 7. **Claims** (only now is the payload decoded): strict JSON, no duplicate keys, `exp`
+//!    an integer, `sub` present; `iss` in the accepted list; `aud` checked only when
+//!    audiences are configured (a token with an `aud` is fine when none are, because
+//!    WorkOS sometimes sets `aud` to the client id); by default the token must be a user
+//!    session token ([`Claims::is_user_session_token`]); `nbf` and `exp` with the leeway.
+//!
+//! An expired token whose other checks pass is reported as [`VerifyError::Expired`]
+//! carrying [`ExpiredClaims`], so a refresh flow can still read its `sid` and `org_id`.
+//!
+//! There is deliberately no `decode_unverified`: claims are only ever read from a token
+//! whose signature was checked (RFC 8725 §3.3). Tests that need claims sign their own
+//! tokens.
+//!
+//! # Leeway
+//! The default leeway is 5 seconds: enough for ordinary clock skew between WorkOS and
+//! this host, far below jsonwebtoken's 60 s default. The refresh flow renews tokens 30 to
+//! 60 s before `exp`, so the leeway is almost never what keeps a session alive.
+//!
+//! # Cache
+//! The verified-token cache is a small hand-written sharded map (16 shards, each with two
+//! generations: a full "current" generation becomes "previous" and the old "previous" is
+//! dropped). That approximates LRU with O(1) work and no extra dependency; a hit in the
+//! previous generation is promoted. Entries are re-checked against `exp` on every hit. A
+//! key removed from the JWKS keeps already-cached tokens valid until they expire (5 min
+//! for WorkOS tokens).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::{IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use url::Url;
+
+use crate::claims::{Claims, ExpiredClaims, VerifiedClaims, parse_claims};
+use crate::clock::{SharedClock, SystemClock};
+use crate::jwks::{KeyStore, Lookup, MAX_KID_LEN, RefresherHandle, VerifyingKey};
+
+/// Longest token accepted, in bytes (checked before any other work).
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+/// Default clock-skew allowance for `exp` and `nbf`.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
+/// Default capacity of the verified-token cache.
+pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
+
+/// Proof that a value was minted by this module. Its field is private to `verifier`, so
+/// nothing else can construct [`VerifiedClaims`] or [`ExpiredClaims`].
+pub(crate) struct Minted(());
+
+/// Why a token was refused. Every variant except [`VerifyError::Expired`] means "not
+/// authenticated" with no way to recover; `Expired` means "refresh the session".
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum VerifyError {
+    /// The token is longer than the limit; nothing was decoded.
+    #[error("token is {len} bytes; the limit is {max}")]
+    TooLarge {
+        /// Token length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Not a well-formed compact JWS (segments, base64url, JSON, required members).
+    #[error("malformed token: {0}")]
+    Malformed(&'static str),
+    /// `alg` is anything but exactly `RS256`.
+    #[error("unsupported algorithm: only RS256 is accepted")]
+    UnsupportedAlgorithm,
+    /// The header uses a member we refuse (`crit`, `jku`, `x5u`, `jwk`, `x5c`, `enc`, `zip`).
+    #[error("token header member `{0}` is not accepted")]
+    ForbiddenHeader(&'static str),
+    /// `typ` is present and is not `JWT`.
+    #[error("unexpected token type")]
+    UnsupportedTokenType,
+    /// No key with the token's `kid` (after any permitted refetch).
+    #[error("no signing key matches the token's kid")]
+    UnknownKey,
+    /// The key set could not be loaded, or is older than the stale limit.
+    #[error("signing keys are unavailable")]
+    KeysUnavailable,
+    /// The signature does not verify.
+    #[error("invalid signature")]
+    BadSignature,
+    /// The signed payload is not acceptable claims JSON (duplicate keys, `exp` missing
+    /// or not an integer, `sub` missing...).
+    #[error("invalid claims: {0}")]
+    InvalidClaims(&'static str),
+    /// `iss` is not an accepted issuer.
+    #[error("issuer not accepted")]
+    InvalidIssuer,
+    /// An audience is configured and the token does not carry it.
+    #[error("audience not accepted")]
+    InvalidAudience,
+    /// The token is another kind of WorkOS token (widget, agent, M2M), not a user session.
+    #[error("not a user session token")]
+    NotUserSession,
+    /// `nbf` is in the future (beyond the leeway).
+    #[error("token not valid yet")]
+    NotYetValid,
+    /// `iat` is in the future (only when that check is enabled).
+    #[error("token issued in the future")]
+    IssuedInFuture,
+    /// Everything checked out except `exp`, which has passed (beyond the leeway).
+    #[error("token expired")]
+    Expired(Box<ExpiredClaims>),
+}
+
+impl VerifyError {
+    /// Whether the token was genuine but expired (the session may be refreshed).
+    pub fn is_expired(&self) -> bool {
+        matches!(self, VerifyError::Expired(_))
+    }
+
+    /// The claims of a genuine but expired token.
+    pub fn expired_claims(&self) -> Option<&ExpiredClaims> {
+        match self {
+            VerifyError::Expired(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// Why a verifier could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// Neither a JWKS URL, a key store nor a key set was given.
+    #[error("no signing keys configured: set a JWKS URL, a key store or a key set")]
+    NoKeys,
+    /// The accepted-issuer list is empty.
+    #[error("no accepted issuers configured")]
+    NoIssuers,
+    /// The JWKS URL is not acceptable.
+    #[error(transparent)]
+    JwksUrl(#[from] crate::jwks::FetchError),
+}
+
+/// Counters for monitoring and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct VerifierStats {
+    /// RSA signature verifications performed.
+    pub signature_checks: u64,
+    /// Verifications answered from the verified-token cache.
+    pub cache_hits: u64,
+}
+
+/// The WorkOS issuer strings for `client_id` under each of `api_bases` (for example
+/// `https://api.workos.com` and a custom auth domain): the bare base, the base with a
+/// trailing slash, and `{base}/user_management/{client_id}` (wire spec §3.3). Bases are
+/// given without a trailing slash; one is removed if present.
+///
+/// ```
+/// let iss = authkit::verifier::workos_issuers("client_1", &["https://api.workos.com"]);
+/// assert!(iss.contains(&"https://api.workos.com/user_management/client_1".to_string()));
+/// ```
+pub fn workos_issuers(client_id: &str, api_bases: &[&str]) -> Vec<String> {
+    let mut out = Vec::with_capacity(api_bases.len() * 3);
+    for base in api_bases {
+        let base = base.trim_end_matches('/');
+        for iss in [
+            base.to_owned(),
+            format!("{base}/"),
+            format!("{base}/user_management/{client_id}"),
+        ] {
+            if !out.contains(&iss) {
+                out.push(iss);
+            }
+        }
+    }
+    out
+}
+
+/// Builds a [`Verifier`]. Keys and at least one issuer are required.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use authkit::verifier::{Verifier, workos_issuers};
+/// let verifier = Verifier::builder()
+///     .jwks_url("https://api.workos.com/sso/jwks/client_123".parse()?)
+///     .issuers(workos_issuers("client_123", &["https://api.workos.com"]))
+///     .build()?;
+/// let claims = verifier.verify("eyJ...").await?;
+/// println!("user {} in org {:?}", claims.sub, claims.org_id);
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct VerifierBuilder {
+    keys: Option<KeyStore>,
+    jwks_url: Option<Url>,
+    issuers: Vec<String>,
+    audiences: Vec<String>,
+    leeway: Duration,
+    clock: Option<SharedClock>,
+    user_sessions_only: bool,
+    reject_future_iat: bool,
+    cache_capacity: usize,
+}
+
+impl Default for VerifierBuilder {
+    fn default() -> Self {
+        Self {
+            keys: None,
+            jwks_url: None,
+            issuers: Vec::new(),
+            audiences: Vec::new(),
+            leeway: DEFAULT_LEEWAY,
+            clock: None,
+            user_sessions_only: true,
+            reject_future_iat: false,
+            cache_capacity: DEFAULT_CACHE_CAPACITY,
+        }
+    }
+}
+
+impl VerifierBuilder {
+    /// Fetch keys from this JWKS URL over HTTP (`https`, or `http` on loopback). When
+    /// built inside a tokio runtime, a background refresher starts and lives as long as
+    /// the verifier.
+    pub fn jwks_url(mut self, url: Url) -> Self {
+        self.jwks_url = Some(url);
+        self.keys = None;
+        self
+    }
+
+    /// Use an existing key store (its owner runs its refresher).
+    pub fn key_store(mut self, store: KeyStore) -> Self {
+        self.keys = Some(store);
+        self.jwks_url = None;
+        self
+    }
+
+    /// Use a fixed key set; nothing is ever fetched.
+    pub fn key_set(self, keys: crate::jwks::KeySet) -> Self {
+        self.key_store(KeyStore::fixed(keys))
+    }
+
+    /// Add one accepted issuer (exact string match).
+    pub fn issuer(mut self, iss: impl Into<String>) -> Self {
+        self.issuers.push(iss.into());
+        self
+    }
+
+    /// Add accepted issuers (exact string match); see [`workos_issuers`].
+    pub fn issuers<I, S>(mut self, issuers: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.issuers.extend(issuers.into_iter().map(Into::into));
+        self
+    }
+
+    /// Require `aud` to contain this value (may be called several times: any one
+    /// matching is enough). Without it `aud` is not checked.
+    pub fn audience(mut self, aud: impl Into<String>) -> Self {
+        self.audiences.push(aud.into());
+        self
+    }
+
+    /// Clock-skew allowance for `exp` and `nbf` (default 5 s).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// The clock (default: the system clock). Also used by a key store built from
+    /// [`VerifierBuilder::jwks_url`].
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Accept only user session tokens (default true): rejects widget and agent tokens
+    /// signed by the same key. Turn off for backends that also accept M2M tokens.
+    pub fn user_sessions_only(mut self, on: bool) -> Self {
+        self.user_sessions_only = on;
+        self
+    }
+
+    /// Reject tokens whose `iat` is in the future beyond the leeway (default off; WorkOS
+    /// SDKs do not check `iat`).
+    pub fn reject_future_iat(mut self, on: bool) -> Self {
+        self.reject_future_iat = on;
+        self
+    }
+
+    /// Capacity of the verified-token cache (default 10 000; 0 disables it).
+    pub fn cache_capacity(mut self, capacity: usize) -> Self {
+        self.cache_capacity = capacity;
+        self
+    }
+
+    /// Builds the verifier.
+    pub fn build(self) -> Result<Verifier, BuildError> {
+        if self.issuers.is_empty() {
+            return Err(BuildError::NoIssuers);
+        }
+        let clock = self.clock.unwrap_or_else(SystemClock::shared);
+        let (keys, refresher) = match (self.keys, self.jwks_url) {
+            (Some(store), _) => (store, None),
+            (None, Some(url)) => {
+                let store = KeyStore::from_url(url, Arc::clone(&clock))?;
+                let refresher = store.spawn_refresher();
+                (store, refresher)
+            }
+            (None, None) => return Err(BuildError::NoKeys),
+        };
+        Ok(Verifier {
+            inner: Arc::new(Inner {
+                keys,
+                _refresher: refresher,
+                issuers: self.issuers,
+                audiences: self.audiences,
+                leeway_ms: u64::try_from(self.leeway.as_millis()).unwrap_or(u64::MAX),
+                clock,
+                user_sessions_only: self.user_sessions_only,
+                reject_future_iat: self.reject_future_iat,
+                cache: TokenCache::new(self.cache_capacity),
+                signature_checks: AtomicU64::new(0),
+                cache_hits: AtomicU64::new(0),
+            }),
+        })
+    }
+}
+
+struct Inner {
+    keys: KeyStore,
+    _refresher: Option<RefresherHandle>,
+    issuers: Vec<String>,
+    audiences: Vec<String>,
+    leeway_ms: u64,
+    clock: SharedClock,
+    user_sessions_only: bool,
+    reject_future_iat: bool,
+    cache: TokenCache,
+    signature_checks: AtomicU64,
+    cache_hits: AtomicU64,
+}
+
+/// Verifies WorkOS access tokens. Cheap to clone (one `Arc`); share one per application.
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("issuers", &self.inner.issuers)
+            .field("audiences", &self.inner.audiences)
+            .field("leeway_ms", &self.inner.leeway_ms)
+            .field("user_sessions_only", &self.inner.user_sessions_only)
+            .field("keys", &self.inner.keys)
+            .finish()
+    }
+}
+
+/// A token split into its parts, header checked.
+struct Parsed<'t> {
+    signing_input: &'t str,
+    payload: &'t str,
+    signature: &'t str,
+    kid: String,
+}
+
+impl Verifier {
+    /// Starts a builder.
+    pub fn builder() -> VerifierBuilder {
+        VerifierBuilder::default()
+    }
+
+    /// Verifies `token` (the compact JWS, without `Bearer `). May wait for a JWKS refetch
+    /// when the token's `kid` is unknown and the cooldown allows one; never waits when the
+    /// key is known.
+    pub async fn verify(&self, token: &str) -> Result<VerifiedClaims, VerifyError> {
+        let (hash, parsed) = match self.prepare(token)? {
+            Prepared::Done(claims) => return Ok(claims),
+            Prepared::Check(hash, parsed) => (hash, parsed),
+        };
+        let key = match self.inner.keys.lookup(&parsed.kid) {
+            Lookup::Found(key) => key,
+            _ if parsed.kid.is_empty() || parsed.kid.len() > MAX_KID_LEN => {
+                return Err(VerifyError::UnknownKey);
+            }
+            _ => match self.inner.keys.key_for(&parsed.kid).await {
+                Lookup::Found(key) => key,
+                Lookup::Unknown => return Err(VerifyError::UnknownKey),
+                Lookup::Unavailable => return Err(VerifyError::KeysUnavailable),
+            },
+        };
+        self.finish(hash, &parsed, &key)
+    }
+
+    /// Like [`Verifier::verify`] but never fetches or waits: an unknown kid fails at
+    /// once. For synchronous contexts and benchmarks.
+    pub fn verify_without_fetch(&self, token: &str) -> Result<VerifiedClaims, VerifyError> {
+        let (hash, parsed) = match self.prepare(token)? {
+            Prepared::Done(claims) => return Ok(claims),
+            Prepared::Check(hash, parsed) => (hash, parsed),
+        };
+        match self.inner.keys.lookup(&parsed.kid) {
+            Lookup::Found(key) => self.finish(hash, &parsed, &key),
+            Lookup::Unknown => Err(VerifyError::UnknownKey),
+            Lookup::Unavailable => Err(VerifyError::KeysUnavailable),
+        }
+    }
+
+    /// The key store (for start-up loading with [`KeyStore::refresh`] and monitoring).
+    pub fn key_store(&self) -> &KeyStore {
+        &self.inner.keys
+    }
+
+    /// The accepted issuers.
+    pub fn issuers(&self) -> &[String] {
+        &self.inner.issuers
+    }
+
+    /// The clock the verifier uses.
+    pub fn clock(&self) -> &SharedClock {
+        &self.inner.clock
+    }
+
+    /// Counters: RSA verifications and cache hits.
+    pub fn stats(&self) -> VerifierStats {
+        VerifierStats {
+            signature_checks: self.inner.signature_checks.load(Ordering::Relaxed),
+            cache_hits: self.inner.cache_hits.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Steps 1 to 4: size, cache, shape, header.
+    fn prepare<'t>(&self, token: &'t str) -> Result<Prepared<'t>, VerifyError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(VerifyError::TooLarge {
+                len: token.len(),
+                max: MAX_TOKEN_LEN,
+            });
+        }
+        let hash = TokenHash::of(token);
+        if let Some(claims) = self.inner.cache.get(&hash) {
+            if self.now_before_exp(claims.exp) {
+                self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(Prepared::Done(VerifiedClaims::new(claims, Minted(()))));
+            }
+            self.inner.cache.remove(&hash);
+        }
+        Ok(Prepared::Check(hash, parse_token(token)?))
+    }
+
+    /// Steps 6 and 7: signature, then claims.
+    fn finish(
+        &self,
+        hash: TokenHash,
+        parsed: &Parsed<'_>,
+        key: &VerifyingKey,
+    ) -> Result<VerifiedClaims, VerifyError> {
+        if parsed.signature.is_empty() {
+            return Err(VerifyError::Malformed("missing signature"));
+        }
+        let signature = decode_segment(parsed.signature, "signature is not base64url")?;
+        self.inner.signature_checks.fetch_add(1, Ordering::Relaxed);
+        if !key.verify_rs256(parsed.signing_input.as_bytes(), &signature) {
+            return Err(VerifyError::BadSignature);
+        }
+        let payload = decode_segment(parsed.payload, "payload is not base64url")?;
+        let claims = parse_claims(&payload).map_err(|e| {
+            let msg = e.to_string();
+            VerifyError::InvalidClaims(if msg.contains("duplicate") {
+                "duplicate claim"
+            } else if msg.contains("`exp`") {
+                "exp missing or not an integer"
+            } else {
+                "payload is not valid claims JSON"
+            })
+        })?;
+        self.check_claims(&claims)?;
+        let claims = Arc::new(claims);
+        if !self.now_before_exp(claims.exp) {
+            return Err(VerifyError::Expired(Box::new(ExpiredClaims::new(
+                claims,
+                Minted(()),
+            ))));
+        }
+        self.inner.cache.insert(hash, Arc::clone(&claims));
+        Ok(VerifiedClaims::new(claims, Minted(())))
+    }
+
+    /// Every claim check except `exp`.
+    fn check_claims(&self, claims: &Claims) -> Result<(), VerifyError> {
+        let inner = &self.inner;
+        if !inner.issuers.contains(&claims.iss) {
+            return Err(VerifyError::InvalidIssuer);
+        }
+        if !inner.audiences.is_empty() {
+            let ok = claims
+                .aud
+                .as_ref()
+                .is_some_and(|aud| inner.audiences.iter().any(|a| aud.contains(a)));
+            if !ok {
+                return Err(VerifyError::InvalidAudience);
+            }
+        }
+        if claims.sub.is_empty() {
+            return Err(VerifyError::InvalidClaims("empty sub"));
+        }
+        if inner.user_sessions_only && !claims.is_user_session_token() {
+            return Err(VerifyError::NotUserSession);
+        }
+        let now_ms = inner.clock.unix_millis();
+        let horizon = now_ms.saturating_add(inner.leeway_ms);
+        if let Some(nbf) = claims.nbf
+            && horizon < nbf.saturating_mul(1000)
+        {
+            return Err(VerifyError::NotYetValid);
+        }
+        if inner.reject_future_iat
+            && let Some(iat) = claims.iat
+            && horizon < iat.saturating_mul(1000)
+        {
+            return Err(VerifyError::IssuedInFuture);
+        }
+        Ok(())
+    }
+
+    /// Valid while `now < exp + leeway` (RFC 7519 §4.1.4), at millisecond precision.
+    fn now_before_exp(&self, exp: u64) -> bool {
+        let limit = exp
+            .saturating_mul(1000)
+            .saturating_add(self.inner.leeway_ms);
+        self.inner.clock.unix_millis() < limit
+    }
+}
+
+enum Prepared<'t> {
+    Done(VerifiedClaims),
+    Check(TokenHash, Parsed<'t>),
+}
+
+fn decode_segment(segment: &str, what: &'static str) -> Result<Vec<u8>, VerifyError> {
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| VerifyError::Malformed(what))
+}
+
+/// Step 3 and 4: split, decode and check the header. The payload is not touched.
+fn parse_token(token: &str) -> Result<Parsed<'_>, VerifyError> {
+    let mut parts = token.splitn(4, '.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(VerifyError::Malformed(
+            "expected three dot-separated segments",
+        ));
+    };
+    if header.is_empty() || payload.is_empty() {
+        return Err(VerifyError::Malformed("empty segment"));
+    }
+    let signing_input = &token[..header.len() + 1 + payload.len()];
+    let header_json = decode_segment(header, "header is not base64url")?;
+    let header: RawHeader = serde_json::from_slice(&header_json)
+        .map_err(|_| VerifyError::Malformed("header is not a JSON object"))?;
+    if header.duplicate {
+        return Err(VerifyError::Malformed("duplicate header member"));
+    }
+    if let Some(member) = header.forbidden {
+        return Err(VerifyError::ForbiddenHeader(member));
+    }
+    match header.alg {
+        Some(HeaderString::Str(ref alg)) if alg == "RS256" => {}
+        Some(_) => return Err(VerifyError::UnsupportedAlgorithm),
+        None => return Err(VerifyError::Malformed("missing alg")),
+    }
+    match header.typ {
+        None => {}
+        Some(HeaderString::Str(ref t)) if t.eq_ignore_ascii_case("JWT") => {}
+        Some(_) => return Err(VerifyError::UnsupportedTokenType),
+    }
+    let kid = match header.kid {
+        Some(HeaderString::Str(kid)) => kid,
+        Some(HeaderString::NotAString) => {
+            return Err(VerifyError::Malformed("kid is not a string"));
+        }
+        None => return Err(VerifyError::Malformed("missing kid")),
+    };
+    Ok(Parsed {
+        signing_input,
+        payload,
+        signature,
+        kid,
+    })
+}
+
+/// A header member that should be a string.
+enum HeaderString {
+    Str(String),
+    NotAString,
+}
+
+/// The JOSE header, read by hand so that duplicate members and forbidden members are
+/// reported precisely and unknown members are skipped without being parsed into values.
+#[derive(Default)]
+struct RawHeader {
+    alg: Option<HeaderString>,
+    kid: Option<HeaderString>,
+    typ: Option<HeaderString>,
+    forbidden: Option<&'static str>,
+    duplicate: bool,
+}
+
+impl<'de> Deserialize<'de> for RawHeader {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(HeaderVisitor)
+    }
+}
+
+struct HeaderVisitor;
+
+const FORBIDDEN_HEADERS: [&str; 7] = ["crit", "jku", "x5u", "jwk", "x5c", "enc", "zip"];
+
+impl<'de> Visitor<'de> for HeaderVisitor {
+    type Value = RawHeader;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JOSE header object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeader, A::Error> {
+        let mut h = RawHeader::default();
+        let mut seen: Vec<String> = Vec::with_capacity(4);
+        while let Some(key) = map.next_key::<String>()? {
+            if seen.contains(&key) {
+                h.duplicate = true;
+            }
+            let slot = match key.as_str() {
+                "alg" => Some(&mut h.alg),
+                "kid" => Some(&mut h.kid),
+                "typ" => Some(&mut h.typ),
+                _ => None,
+            };
+            match slot {
+                Some(slot) => {
+                    let v: serde_json::Value = map.next_value()?;
+                    *slot = Some(match v {
+                        serde_json::Value::String(s) => HeaderString::Str(s),
+                        _ => HeaderString::NotAString,
+                    });
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                    if h.forbidden.is_none() {
+                        h.forbidden = FORBIDDEN_HEADERS.iter().copied().find(|f| *f == key);
+                    }
+                }
+            }
+            if seen.len() < 64 {
+                seen.push(key);
+            } else {
+                return Err(serde::de::Error::custom("too many header members"));
+            }
+        }
+        Ok(h)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Verified-token cache
+
+/// SHA-256 of a token: the cache key. Collisions are not a concern (SHA-256), and the raw
+/// token is never kept.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct TokenHash([u8; 32]);
+
+impl TokenHash {
+    fn of(token: &str) -> Self {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(digest.as_ref());
+        Self(out)
+    }
+
+    fn shard(&self) -> usize {
+        usize::from(self.0[31]) % SHARDS
+    }
+}
+
+impl Hash for TokenHash {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(first));
+    }
+}
+
+/// The key is already a uniformly distributed hash; re-hashing it would be wasted work.
+#[derive(Default)]
+struct PassThroughHasher(u64);
+
+impl Hasher for PassThroughHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type HashMapFast<V> = HashMap<TokenHash, V, BuildHasherDefault<PassThroughHasher>>;
+
+const SHARDS: usize = 16;
+
+#[derive(Default)]
+struct Generations {
+    current: HashMapFast<Arc<Claims>>,
+    previous: HashMapFast<Arc<Claims>>,
+}
+
+struct TokenCache {
+    shards: Vec<Mutex<Generations>>,
+    /// Entries per generation per shard; 0 disables the cache.
+    generation_cap: usize,
+}
+
+impl TokenCache {
+    fn new(capacity: usize) -> Self {
+        let generation_cap = capacity / SHARDS / 2;
+        let generation_cap = if capacity > 0 {
+            generation_cap.max(1)
+        } else {
+            0
+        };
+        Self {
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(Generations::default()))
+                .collect(),
+            generation_cap,
+        }
+    }
+
+    fn shard(&self, hash: &TokenHash) -> std::sync::MutexGuard<'_, Generations> {
+        self.shards[hash.shard()]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, hash: &TokenHash) -> Option<Arc<Claims>> {
+        if self.generation_cap == 0 {
+            return None;
+        }
+        let mut g = self.shard(hash);
+        if let Some(c) = g.current.get(hash) {
+            return Some(Arc::clone(c));
+        }
+        let promoted = g.previous.remove(hash)?;
+        Self::insert_locked(&mut g, self.generation_cap, *hash, Arc::clone(&promoted));
+        Some(promoted)
+    }
+
+    fn insert(&self, hash: TokenHash, claims: Arc<Claims>) {
+        if self.generation_cap == 0 {
+            return;
+        }
+        let mut g = self.shard(&hash);
+        Self::insert_locked(&mut g, self.generation_cap, hash, claims);
+    }
+
+    fn insert_locked(g: &mut Generations, cap: usize, hash: TokenHash, claims: Arc<Claims>) {
+        if g.current.len() >= cap && !g.current.contains_key(&hash) {
+            g.previous = std::mem::take(&mut g.current);
+        }
+        g.current.insert(hash, claims);
+    }
+
+    fn remove(&self, hash: &TokenHash) {
+        let mut g = self.shard(hash);
+        g.current.remove(hash);
+        g.previous.remove(hash);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                let g = s.lock().unwrap_or_else(|p| p.into_inner());
+                g.current.len() + g.previous.len()
+            })
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(exp: u64) -> Arc<Claims> {
+        Arc::new(Claims::new_user_session("i", "u", "s", 0, exp))
+    }
+
+    #[test]
+    fn cache_never_exceeds_capacity() {
+        let cache = TokenCache::new(64);
+        for i in 0..10_000u32 {
+            cache.insert(TokenHash::of(&i.to_string()), claims(1));
+        }
+        assert!(cache.len() <= 64, "len {}", cache.len());
+    }
+
+    #[test]
+    fn cache_keeps_recently_used_entries() {
+        let cache = TokenCache::new(320);
+        let hot = TokenHash::of("hot");
+        cache.insert(hot, claims(1));
+        for i in 0..5_000u32 {
+            cache.insert(TokenHash::of(&i.to_string()), claims(1));
+            assert!(cache.get(&hot).is_some(), "evicted after {i}");
+        }
+    }
+
+    #[test]
+    fn zero_capacity_disables_cache() {
+        let cache = TokenCache::new(0);
+        cache.insert(TokenHash::of("a"), claims(1));
+        assert!(cache.get(&TokenHash::of("a")).is_none());
+    }
+
+    #[test]
+    fn workos_issuers_cover_every_live_shape() {
+        let iss = workos_issuers(
+            "client_1",
+            &["https://api.workos.com/", "https://auth.example.com"],
+        );
+        for want in [
+            "https://api.workos.com",
+            "https://api.workos.com/",
+            "https://api.workos.com/user_management/client_1",
+            "https://auth.example.com",
+            "https://auth.example.com/user_management/client_1",
+        ] {
+            assert!(iss.iter().any(|i| i == want), "{want} missing");
+        }
+    }
+
+    #[test]
+    fn header_parser_flags_duplicates_and_forbidden_members() {
+        let h: RawHeader =
+            serde_json::from_str(r#"{"alg":"RS256","alg":"none","kid":"k"}"#).unwrap();
+        assert!(h.duplicate);
+        let h: RawHeader =
+            serde_json::from_str(r#"{"alg":"RS256","kid":"k","crit":["exp"],"exp":1}"#).unwrap();
+        assert_eq!(h.forbidden, Some("crit"));
+        assert!(serde_json::from_str::<RawHeader>("[1]").is_err());
+    }
+}
