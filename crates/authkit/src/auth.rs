@@ -625,11 +625,9 @@ impl AuthKitBuilder {
                 .clock(Arc::clone(&clock))
                 .build()?,
         };
-        let authorize_endpoint = Url::parse(&format!(
-            "{}/user_management/authorize",
-            client.base_url()
-        ))
-        .map_err(|e| ClientError::InvalidRequest(e.to_string()))?;
+        let authorize_endpoint =
+            Url::parse(&format!("{}/user_management/authorize", client.base_url()))
+                .map_err(|e| ClientError::InvalidRequest(e.to_string()))?;
         let cookie = SessionCookie::new(config.cookie_name(), passwords.clone())
             .include_user(self.include_user);
         let flights = SingleFlight::with_limits(
@@ -809,11 +807,9 @@ impl AuthKit {
                 description: params.error_description.map(str::to_owned),
             }));
         }
-        let (Some(code), Some(state), Some(clear_name)) = (
-            params.code.filter(|c| !c.is_empty()),
-            state,
-            clear.clone(),
-        ) else {
+        let (Some(code), Some(state), Some(clear_name)) =
+            (params.code.filter(|c| !c.is_empty()), state, clear.clone())
+        else {
             return Err(fail(pkce::CallbackError::MissingAuthParams.into()));
         };
         let cookie = cookies
@@ -836,16 +832,16 @@ impl AuthKit {
             .await
             .map_err(|e| fail(CallbackError::Exchange(e)))?;
         let authentication_method = response.authentication_method.clone();
-        let (session_cookie, auth) = self
-            .session_from_response(response, None)
-            .await
-            .map_err(|e| {
-                fail(match e {
-                    NewSessionError::Token(v) => CallbackError::InvalidAccessToken(v),
-                    NewSessionError::UserMismatch => CallbackError::UserMismatch,
-                    NewSessionError::Seal(s) => CallbackError::Seal(s),
-                })
-            })?;
+        let (session_cookie, auth) =
+            self.session_from_response(response, None)
+                .await
+                .map_err(|e| {
+                    fail(match e {
+                        NewSessionError::Token(v) => CallbackError::InvalidAccessToken(v),
+                        NewSessionError::UserMismatch => CallbackError::UserMismatch,
+                        NewSessionError::Seal(s) => CallbackError::Seal(s),
+                    })
+                })?;
         Ok(CallbackSuccess {
             session_cookie,
             clear_verifier_cookie: clear_name,
@@ -1040,12 +1036,13 @@ impl AuthKit {
     }
 
     fn is_expiring(&self, claims: &Claims, now: SystemTime) -> bool {
-        let buffer = self.inner.refresh_buffer.unwrap_or_else(|| {
-            match claims.lifetime() {
+        let buffer = self
+            .inner
+            .refresh_buffer
+            .unwrap_or_else(|| match claims.lifetime() {
                 Some(l) if l <= SHORT_TOKEN_LIFETIME => SHORT_TOKEN_REFRESH_BUFFER,
                 _ => LONG_TOKEN_REFRESH_BUFFER,
-            }
-        });
+            });
         if buffer.is_zero() {
             return false;
         }
@@ -1062,11 +1059,15 @@ impl AuthKit {
         let org = organization_id.map(str::to_owned);
         self.inner
             .flights
-            .run(&session.refresh_token, organization_id, move || async move {
-                client
-                    .authenticate_with_refresh_token(&token, org.as_deref())
-                    .await
-            })
+            .run(
+                &session.refresh_token,
+                organization_id,
+                move || async move {
+                    client
+                        .authenticate_with_refresh_token(&token, org.as_deref())
+                        .await
+                },
+            )
             .await
     }
 

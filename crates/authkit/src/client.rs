@@ -35,9 +35,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
+pub use crate::session::{ApiUser, Impersonator};
 use futures::TryStreamExt;
 use url::Url;
-pub use crate::session::{ApiUser, Impersonator};
 use workos::transport::{
     HttpRequest, HttpResponse, HttpTransport, TransportError, TransportErrorKind,
 };

@@ -715,6 +715,36 @@ mod tests {
     }
 
     #[test]
+    fn round_trips_at_every_padding_boundary() {
+        for len in [0usize, 1, 13, 14, 15, 16, 17, 30, 31, 32, 33, 1000, 4000] {
+            let value = "x".repeat(len);
+            let sealed = seal_json(&value, &pw(), None, now()).unwrap();
+            assert_eq!(
+                unseal_json::<String>(sealed.as_str(), &pw(), now()).unwrap(),
+                value
+            );
+        }
+    }
+
+    #[test]
+    fn every_seal_uses_fresh_salts_and_iv() {
+        let a = seal_json(&1, &pw(), None, now()).unwrap();
+        let b = seal_json(&1, &pw(), None, now()).unwrap();
+        let fa: Vec<&str> = a.iron_seal().split('*').collect();
+        let fb: Vec<&str> = b.iron_seal().split('*').collect();
+        for i in [2, 3, 6] {
+            assert_ne!(fa[i], fb[i], "field {i}");
+        }
+        assert_eq!(fa[2].len(), 64);
+        assert!(
+            fa[2]
+                .bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert_eq!(fa[3].len(), 22);
+    }
+
+    #[test]
     fn zero_ttl_leaves_expiration_empty() {
         let sealed = seal_json(&1, &pw(), Some(Duration::ZERO), now()).unwrap();
         assert_eq!(sealed.iron_seal().split('*').nth(5), Some(""));

@@ -75,7 +75,12 @@ impl Signer {
         );
         let mut sig = vec![0u8; self.pair.public_modulus_len()];
         self.pair
-            .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut sig)
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                input.as_bytes(),
+                &mut sig,
+            )
             .unwrap();
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
     }
@@ -177,7 +182,9 @@ impl Fake {
         } else {
             json!({})
         };
-        let at = self.signer.access_token(self.clock.unix_seconds(), org, extra);
+        let at = self
+            .signer
+            .access_token(self.clock.unix_seconds(), org, extra);
         (at, rt)
     }
 
@@ -242,7 +249,10 @@ async fn authenticate(State(fake): State<Fake>, Json(body): Json<Value>) -> Resp
             if requested.as_deref() == Some("org_sso") {
                 return oauth_error(StatusCode::BAD_REQUEST, "sso_required");
             }
-            let token = body["refresh_token"].as_str().unwrap_or_default().to_owned();
+            let token = body["refresh_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             let Some(org) = fake.state.lock().unwrap().live.remove(&token) else {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
             };
@@ -328,7 +338,9 @@ impl Harness {
 
     fn open(&self, update: &CookieUpdate) -> authkit::session::Session {
         match update {
-            CookieUpdate::Set(sealed) => cookie_codec().unseal(sealed.as_str(), self.clock.now()).unwrap(),
+            CookieUpdate::Set(sealed) => cookie_codec()
+                .unseal(sealed.as_str(), self.clock.now())
+                .unwrap(),
             other => panic!("expected a new cookie, got {other:?}"),
         }
     }
@@ -353,7 +365,11 @@ async fn sign_in_url_binds_state_to_a_verifier_cookie() {
         ..Default::default()
     };
     let r = h.authkit.sign_in(opts).unwrap();
-    assert!(r.url.as_str().starts_with(&format!("{}/user_management/authorize?", h.base)));
+    assert!(
+        r.url
+            .as_str()
+            .starts_with(&format!("{}/user_management/authorize?", h.base))
+    );
     let q = query(&r.url);
     assert_eq!(q["client_id"], "client_test");
     assert_eq!(q["redirect_uri"], REDIRECT_URI);
@@ -365,7 +381,10 @@ async fn sign_in_url_binds_state_to_a_verifier_cookie() {
     assert_eq!(q["organization_id"], "org_1");
     assert_eq!(q["prompt"], "login");
     assert_eq!(q["state"], r.verifier_cookie.value.as_str());
-    assert_eq!(r.verifier_cookie.name, pkce::verifier_cookie_name(&q["state"]));
+    assert_eq!(
+        r.verifier_cookie.name,
+        pkce::verifier_cookie_name(&q["state"])
+    );
     assert_eq!(r.verifier_cookie.max_age, Duration::from_secs(600));
     assert_eq!(r.verifier_cookie.same_site, authkit::config::SameSite::Lax);
 
@@ -428,11 +447,20 @@ async fn callback_refuses_missing_params_missing_cookie_and_mismatched_state() {
 
     let err = h
         .authkit
-        .handle_callback(CallbackParams { state: Some(&state), ..Default::default() }, &empty)
+        .handle_callback(
+            CallbackParams {
+                state: Some(&state),
+                ..Default::default()
+            },
+            &empty,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.error.code(), "missing_auth_params");
-    assert_eq!(err.clear_verifier_cookie.as_deref(), Some(r.verifier_cookie.name.as_str()));
+    assert_eq!(
+        err.clear_verifier_cookie.as_deref(),
+        Some(r.verifier_cookie.name.as_str())
+    );
 
     let params = CallbackParams {
         code: Some("code_ok"),
@@ -445,7 +473,11 @@ async fn callback_refuses_missing_params_missing_cookie_and_mismatched_state() {
     // A cookie from another flow, planted under this state's name.
     let wrong = other.verifier_cookie.value.as_str().to_owned();
     let planted = |_: &str| Some(wrong.clone());
-    let err = h.authkit.handle_callback(params, &planted).await.unwrap_err();
+    let err = h
+        .authkit
+        .handle_callback(params, &planted)
+        .await
+        .unwrap_err();
     assert_eq!(err.error.code(), "oauth_state_mismatch");
 
     // A tampered state that matches its (equally tampered) cookie.
@@ -456,7 +488,11 @@ async fn callback_refuses_missing_params_missing_cookie_and_mismatched_state() {
         state: Some(&tampered),
         ..Default::default()
     };
-    let err = h.authkit.handle_callback(params_t, &same).await.unwrap_err();
+    let err = h
+        .authkit
+        .handle_callback(params_t, &same)
+        .await
+        .unwrap_err();
     assert_eq!(err.error.code(), "oauth_state_mismatch");
 
     assert_eq!(h.fake.state.lock().unwrap().code_calls, 0);
@@ -475,8 +511,14 @@ async fn callback_reports_workos_errors_and_rejected_codes() {
         error_description: Some("user cancelled"),
         ..Default::default()
     };
-    let err = h.authkit.handle_callback(denied, &cookies).await.unwrap_err();
-    assert!(matches!(err.error, CallbackError::Denied { ref error, .. } if error == "access_denied"));
+    let err = h
+        .authkit
+        .handle_callback(denied, &cookies)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.error, CallbackError::Denied { ref error, .. } if error == "access_denied")
+    );
     assert!(err.clear_verifier_cookie.is_some());
 
     let bad_code = CallbackParams {
@@ -484,7 +526,11 @@ async fn callback_reports_workos_errors_and_rejected_codes() {
         state: Some(&state),
         ..Default::default()
     };
-    let err = h.authkit.handle_callback(bad_code, &cookies).await.unwrap_err();
+    let err = h
+        .authkit
+        .handle_callback(bad_code, &cookies)
+        .await
+        .unwrap_err();
     match err.error {
         CallbackError::Exchange(e) => assert!(e.is_invalid_grant()),
         other => panic!("unexpected {other:?}"),
@@ -503,7 +549,11 @@ async fn callback_state_expires_after_ten_minutes() {
         state: Some(&state),
         ..Default::default()
     };
-    let err = h.authkit.handle_callback(params, &cookies).await.unwrap_err();
+    let err = h
+        .authkit
+        .handle_callback(params, &cookies)
+        .await
+        .unwrap_err();
     assert_eq!(err.error.code(), "oauth_state_mismatch");
 }
 
@@ -525,7 +575,10 @@ async fn fresh_session_is_authenticated_without_calling_workos() {
     assert!(auth.has_permission("posts:read"));
     assert_eq!(auth.entitlements(), ["sso"]);
     assert_eq!(auth.feature_flags(), ["beta"]);
-    assert_eq!(auth.expires_at(), std::time::UNIX_EPOCH + Duration::from_secs(T0 + 300));
+    assert_eq!(
+        auth.expires_at(),
+        std::time::UNIX_EPOCH + Duration::from_secs(T0 + 300)
+    );
     assert!(auth.impersonator().is_none());
     assert_eq!(h.fake.refresh_calls(), 0);
     assert!(!format!("{auth:?}").contains(auth.access_token()));
@@ -537,7 +590,10 @@ async fn no_cookie_and_bad_seal_are_signed_out() {
     let out = h.authkit.authenticate_session(None).await;
     assert!(matches!(
         out,
-        SessionOutcome::SignedOut { cookie: CookieUpdate::Keep, reason: SignedOutReason::NoCookie }
+        SessionOutcome::SignedOut {
+            cookie: CookieUpdate::Keep,
+            reason: SignedOutReason::NoCookie
+        }
     ));
     let cookie = h.session_cookie(None);
     let tampered = cookie.replacen("Fe26.2*", "Fe26.2*x", 1);
@@ -567,10 +623,16 @@ async fn expiring_token_is_refreshed_proactively_with_its_organization() {
     let out = h.authkit.authenticate_session(Some(&cookie)).await;
     let new = h.open(out.cookie());
     assert_eq!(h.fake.refresh_calls(), 1);
-    assert_eq!(h.fake.state.lock().unwrap().last_refresh_org.as_deref(), Some("org_1"));
+    assert_eq!(
+        h.fake.state.lock().unwrap().last_refresh_org.as_deref(),
+        Some("org_1")
+    );
     let auth = out.auth().unwrap();
     assert_eq!(auth.access_token(), new.access_token);
-    assert_eq!(auth.expires_at(), std::time::UNIX_EPOCH + Duration::from_secs(T0 + 271 + 300));
+    assert_eq!(
+        auth.expires_at(),
+        std::time::UNIX_EPOCH + Duration::from_secs(T0 + 271 + 300)
+    );
     assert_eq!(auth.organization_id(), Some("org_1"));
 }
 
@@ -595,13 +657,13 @@ async fn expired_token_is_refreshed_and_the_new_cookie_set() {
     assert!(out.auth().is_some());
     assert_eq!(new.user.unwrap().id, "user_1");
     // The new cookie works without another refresh.
-    let again = h.authkit.authenticate_session(Some(
-        match out.cookie() {
+    let again = h
+        .authkit
+        .authenticate_session(Some(match out.cookie() {
             CookieUpdate::Set(s) => s.as_str(),
             _ => unreachable!(),
-        },
-    ))
-    .await;
+        }))
+        .await;
     assert_eq!(again.cookie(), &CookieUpdate::Keep);
     assert_eq!(h.fake.refresh_calls(), 1);
 }
@@ -689,7 +751,10 @@ async fn expired_token_with_terminal_failure_clears_the_cookie() {
     let out = h.authkit.authenticate_session(Some(&cookie)).await;
     assert!(matches!(
         out,
-        SessionOutcome::SignedOut { cookie: CookieUpdate::Clear, reason: SignedOutReason::RefreshFailed(_) }
+        SessionOutcome::SignedOut {
+            cookie: CookieUpdate::Clear,
+            reason: SignedOutReason::RefreshFailed(_)
+        }
     ));
 }
 
@@ -717,7 +782,10 @@ async fn token_for_another_user_than_the_cookie_user_is_signed_out() {
     let out = h.authkit.authenticate_session(Some(cookie.as_str())).await;
     assert!(matches!(
         out,
-        SessionOutcome::SignedOut { cookie: CookieUpdate::Clear, reason: SignedOutReason::UserMismatch }
+        SessionOutcome::SignedOut {
+            cookie: CookieUpdate::Clear,
+            reason: SignedOutReason::UserMismatch
+        }
     ));
 }
 
@@ -731,7 +799,10 @@ async fn forged_token_inside_a_valid_seal_is_not_refreshed() {
     let out = h.authkit.authenticate_session(Some(cookie.as_str())).await;
     assert!(matches!(
         out,
-        SessionOutcome::SignedOut { cookie: CookieUpdate::Clear, reason: SignedOutReason::InvalidToken(_) }
+        SessionOutcome::SignedOut {
+            cookie: CookieUpdate::Clear,
+            reason: SignedOutReason::InvalidToken(_)
+        }
     ));
     assert_eq!(h.fake.refresh_calls(), 0);
 }
@@ -750,7 +821,10 @@ async fn impersonation_comes_from_the_session_or_the_act_claim() {
     let out = h.authkit.authenticate_session(Some(&cookie)).await;
     let imp = out.auth().unwrap().impersonator().unwrap();
     assert_eq!(imp.reason.as_deref(), Some("support"));
-    assert_eq!(h.open(out.cookie()).impersonator.unwrap().email, "staff@example.com");
+    assert_eq!(
+        h.open(out.cookie()).impersonator.unwrap().email,
+        "staff@example.com"
+    );
 }
 
 #[tokio::test]
@@ -794,7 +868,10 @@ async fn switching_organization_refreshes_with_organization_id() {
         .await
         .unwrap();
     assert_eq!(switched.auth.organization_id(), Some("org_2"));
-    assert_eq!(h.fake.state.lock().unwrap().last_refresh_org.as_deref(), Some("org_2"));
+    assert_eq!(
+        h.fake.state.lock().unwrap().last_refresh_org.as_deref(),
+        Some("org_2")
+    );
     let session = cookie_codec()
         .unseal(switched.session_cookie.as_str(), h.clock.now())
         .unwrap();
@@ -817,7 +894,11 @@ async fn switching_to_an_sso_organization_asks_for_sign_in_there() {
     let redirect = h.authkit.sign_in(opts).unwrap();
     assert_eq!(query(&redirect.url)["organization_id"], "org_sso");
 
-    let err = h.authkit.switch_organization(None, "org_2").await.unwrap_err();
+    let err = h
+        .authkit
+        .switch_organization(None, "org_2")
+        .await
+        .unwrap_err();
     assert!(matches!(err, SwitchError::NotSignedIn));
 }
 
@@ -846,11 +927,19 @@ async fn sign_out_without_a_session_only_returns_to_safe_places() {
     let out = h.authkit.sign_out(None, Some("/goodbye")).await;
     assert_eq!(out.redirect, "/goodbye");
     assert_eq!(out.session_id, None);
-    for evil in ["//evil.com", "https://evil.com/", "/\\evil.com", "javascript:alert(1)"] {
+    for evil in [
+        "//evil.com",
+        "https://evil.com/",
+        "/\\evil.com",
+        "javascript:alert(1)",
+    ] {
         let out = h.authkit.sign_out(Some("not-a-seal"), Some(evil)).await;
         assert_eq!(out.redirect, "/", "{evil}");
     }
-    let out = h.authkit.sign_out(None, Some("http://localhost:3000/x?y=1")).await;
+    let out = h
+        .authkit
+        .sign_out(None, Some("http://localhost:3000/x?y=1"))
+        .await;
     assert_eq!(out.redirect, "/x?y=1");
 }
 
@@ -862,5 +951,11 @@ async fn bearer_tokens_authenticate_without_a_session() {
     assert_eq!(auth.organization_id(), Some("org_1"));
     assert!(auth.user().is_none());
     h.clock.advance(Duration::from_secs(400));
-    assert!(h.authkit.authenticate_bearer(&at).await.unwrap_err().is_expired());
+    assert!(
+        h.authkit
+            .authenticate_bearer(&at)
+            .await
+            .unwrap_err()
+            .is_expired()
+    );
 }

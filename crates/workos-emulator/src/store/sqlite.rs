@@ -1,0 +1,1634 @@
+//! The SQLite [`Store`]: a file (WAL journal, so readers never wait for the writer) or an
+//! in-memory database for tests.
+//!
+//! Schema changes are sqlx migrations under `migrations/sqlite/`, embedded in the binary and run
+//! at open. Every multi-row write runs in one `BEGIN IMMEDIATE` transaction: SQLite has a single
+//! writer, and taking the write lock up front avoids the deadlock-then-`SQLITE_BUSY` that a
+//! deferred transaction upgrading to a write can hit under concurrency.
+//!
+//! An in-memory database lives as long as its connection, so the in-memory pool holds exactly one
+//! connection that never expires.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+
+use super::*;
+use crate::clock::Clock;
+use crate::ids;
+use crate::model::{OrganizationDomain, SlimRole};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// SQLite-backed store.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    clock: Clock,
+}
+
+fn ms(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+fn dt(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+fn opt_dt(ms: Option<i64>) -> Option<DateTime<Utc>> {
+    ms.map(dt)
+}
+
+fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .map(|d| d.is_unique_violation())
+        .unwrap_or(false)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned + Default>(raw: &str) -> T {
+    serde_json::from_str(raw).unwrap_or_default()
+}
+
+fn normalise_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+fn derive_name(first: &Option<String>, last: &Option<String>) -> Option<String> {
+    match (first.as_deref(), last.as_deref()) {
+        (Some(f), Some(l)) => Some(format!("{f} {l}")),
+        (Some(f), None) => Some(f.to_owned()),
+        (None, Some(l)) => Some(l.to_owned()),
+        (None, None) => None,
+    }
+}
+
+const USER_COLUMNS: &str = "id, email, email_verified, first_name, last_name, name, \
+    profile_picture_url, external_id, metadata, locale, last_sign_in_at, created_at, updated_at";
+
+fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
+    let metadata: String = row.try_get("metadata").map_err(backend)?;
+    Ok(User {
+        id: row.try_get("id").map_err(backend)?,
+        email: row.try_get("email").map_err(backend)?,
+        email_verified: row.try_get::<i64, _>("email_verified").map_err(backend)? != 0,
+        first_name: row.try_get("first_name").map_err(backend)?,
+        last_name: row.try_get("last_name").map_err(backend)?,
+        name: row.try_get("name").map_err(backend)?,
+        profile_picture_url: row.try_get("profile_picture_url").map_err(backend)?,
+        external_id: row.try_get("external_id").map_err(backend)?,
+        metadata: from_json(&metadata),
+        last_sign_in_at: opt_dt(row.try_get("last_sign_in_at").map_err(backend)?),
+        locale: row.try_get("locale").map_err(backend)?,
+        created_at: dt(row.try_get("created_at").map_err(backend)?),
+        updated_at: dt(row.try_get("updated_at").map_err(backend)?),
+    })
+}
+
+const ORG_COLUMNS: &str =
+    "id, name, metadata, external_id, stripe_customer_id, entitlements, created_at, updated_at";
+
+fn organization_from_row(row: &SqliteRow) -> StoreResult<Organization> {
+    let metadata: String = row.try_get("metadata").map_err(backend)?;
+    let entitlements: String = row.try_get("entitlements").map_err(backend)?;
+    Ok(Organization {
+        id: row.try_get("id").map_err(backend)?,
+        name: row.try_get("name").map_err(backend)?,
+        domains: Vec::new(),
+        metadata: from_json(&metadata),
+        external_id: row.try_get("external_id").map_err(backend)?,
+        stripe_customer_id: row.try_get("stripe_customer_id").map_err(backend)?,
+        entitlements: from_json(&entitlements),
+        created_at: dt(row.try_get("created_at").map_err(backend)?),
+        updated_at: dt(row.try_get("updated_at").map_err(backend)?),
+    })
+}
+
+fn domain_from_row(row: &SqliteRow) -> StoreResult<OrganizationDomain> {
+    let state: String = row.try_get("state").map_err(backend)?;
+    Ok(OrganizationDomain {
+        id: row.try_get("id").map_err(backend)?,
+        organization_id: row.try_get("organization_id").map_err(backend)?,
+        domain: row.try_get("domain").map_err(backend)?,
+        state: DomainState::parse(&state).unwrap_or(DomainState::Pending),
+        verification_strategy: row.try_get("verification_strategy").map_err(backend)?,
+        verification_token: row.try_get("verification_token").map_err(backend)?,
+        created_at: dt(row.try_get("created_at").map_err(backend)?),
+        updated_at: dt(row.try_get("updated_at").map_err(backend)?),
+    })
+}
+
+const MEMBERSHIP_SELECT: &str = "SELECT m.id, m.user_id, m.organization_id, m.status, \
+    m.role_slugs, m.created_at, m.updated_at, o.name AS organization_name \
+    FROM organization_memberships m JOIN organizations o ON o.id = m.organization_id";
+
+fn membership_from_row(row: &SqliteRow) -> StoreResult<OrganizationMembership> {
+    let status: String = row.try_get("status").map_err(backend)?;
+    let slugs: Vec<String> = from_json(&row.try_get::<String, _>("role_slugs").map_err(backend)?);
+    let roles: Vec<SlimRole> = slugs.into_iter().map(|slug| SlimRole { slug }).collect();
+    Ok(OrganizationMembership {
+        id: row.try_get("id").map_err(backend)?,
+        user_id: row.try_get("user_id").map_err(backend)?,
+        organization_id: row.try_get("organization_id").map_err(backend)?,
+        organization_name: row.try_get("organization_name").map_err(backend)?,
+        status: MembershipStatus::parse(&status).unwrap_or(MembershipStatus::Inactive),
+        role: roles.first().cloned().unwrap_or(SlimRole {
+            slug: "member".into(),
+        }),
+        roles,
+        directory_managed: false,
+        custom_attributes: Default::default(),
+        user: None,
+        created_at: dt(row.try_get("created_at").map_err(backend)?),
+        updated_at: dt(row.try_get("updated_at").map_err(backend)?),
+    })
+}
+
+const ROLE_COLUMNS: &str = "id, slug, name, description, role_type, organization_id, priority, \
+    is_default, permissions, created_at, updated_at";
+
+fn role_from_row(row: &SqliteRow) -> StoreResult<Role> {
+    let role_type: String = row.try_get("role_type").map_err(backend)?;
+    let permissions: String = row.try_get("permissions").map_err(backend)?;
+    Ok(Role {
+        id: row.try_get("id").map_err(backend)?,
+        slug: row.try_get("slug").map_err(backend)?,
+        name: row.try_get("name").map_err(backend)?,
+        description: row.try_get("description").map_err(backend)?,
+        role_type: if role_type == "OrganizationRole" {
+            RoleType::OrganizationRole
+        } else {
+            RoleType::EnvironmentRole
+        },
+        resource_type_slug: "organization".into(),
+        permissions: from_json(&permissions),
+        organization_id: row.try_get("organization_id").map_err(backend)?,
+        priority: row.try_get("priority").map_err(backend)?,
+        is_default: row.try_get::<i64, _>("is_default").map_err(backend)? != 0,
+        created_at: dt(row.try_get("created_at").map_err(backend)?),
+        updated_at: dt(row.try_get("updated_at").map_err(backend)?),
+    })
+}
+
+fn permission_from_row(row: &SqliteRow) -> StoreResult<Permission> {
+    Ok(Permission {
+        id: row.try_get("id").map_err(backend)?,
+        slug: row.try_get("slug").map_err(backend)?,
+        name: row.try_get("name").map_err(backend)?,
+        description: row.try_get("description").map_err(backend)?,
+        system: false,
+        resource_type_slug: "organization".into(),
+        created_at: dt(row.try_get("created_at").map_err(backend)?),
+        updated_at: dt(row.try_get("updated_at").map_err(backend)?),
+    })
+}
+
+const SESSION_COLUMNS: &str = "id, user_id, organization_id, ip_address, user_agent, auth_method, \
+    status, impersonator, expires_at, ended_at, created_at, updated_at";
+
+fn session_from_row(row: &SqliteRow, now: DateTime<Utc>) -> StoreResult<Session> {
+    let status: String = row.try_get("status").map_err(backend)?;
+    let auth_method: String = row.try_get("auth_method").map_err(backend)?;
+    let impersonator: Option<String> = row.try_get("impersonator").map_err(backend)?;
+    let expires_at = dt(row.try_get("expires_at").map_err(backend)?);
+    let status = SessionStatus::parse(&status).unwrap_or(SessionStatus::Revoked);
+    Ok(Session {
+        id: row.try_get("id").map_err(backend)?,
+        user_id: row.try_get("user_id").map_err(backend)?,
+        organization_id: row.try_get("organization_id").map_err(backend)?,
+        ip_address: row.try_get("ip_address").map_err(backend)?,
+        user_agent: row.try_get("user_agent").map_err(backend)?,
+        auth_method: AuthMethod::parse(&auth_method),
+        status: effective_status(status, expires_at, now),
+        impersonator: impersonator.and_then(|raw| serde_json::from_str(&raw).ok()),
+        expires_at,
+        ended_at: opt_dt(row.try_get("ended_at").map_err(backend)?),
+        created_at: dt(row.try_get("created_at").map_err(backend)?),
+        updated_at: dt(row.try_get("updated_at").map_err(backend)?),
+    })
+}
+
+fn refresh_from_row(row: &SqliteRow) -> StoreResult<RefreshTokenRecord> {
+    Ok(RefreshTokenRecord {
+        token_hash: row.try_get("token_hash").map_err(backend)?,
+        session_id: row.try_get("session_id").map_err(backend)?,
+        organization_id: row.try_get("organization_id").map_err(backend)?,
+        created_at: dt(row.try_get("created_at").map_err(backend)?),
+        expires_at: dt(row.try_get("expires_at").map_err(backend)?),
+        used_at: opt_dt(row.try_get("used_at").map_err(backend)?),
+        revoked_at: opt_dt(row.try_get("revoked_at").map_err(backend)?),
+    })
+}
+
+/// How a page query is laid out in SQL.
+struct PagePlan<'a> {
+    cursor: Option<(&'a str, &'static str)>,
+    sql_order: &'static str,
+    reverse: bool,
+    /// Whether the cursor given was `before` (rather than `after`).
+    backwards: bool,
+}
+
+fn plan(page: &PageRequest) -> PagePlan<'_> {
+    let (cursor, backwards) = match (&page.after, &page.before) {
+        (Some(after), _) => (Some(after.as_str()), false),
+        (None, Some(before)) => (Some(before.as_str()), true),
+        (None, None) => (None, false),
+    };
+    // (comparison for the cursor, SQL order, reverse the fetched rows?)
+    let (cmp, sql_order, reverse) = match (page.order, cursor.is_some(), backwards) {
+        (Order::Desc, false, _) | (Order::Normal, false, _) => ("", "DESC", false),
+        (Order::Asc, false, _) => ("", "ASC", false),
+        (Order::Desc, true, false) => ("<", "DESC", false),
+        (Order::Desc, true, true) => (">", "ASC", true),
+        (Order::Asc, true, false) => (">", "ASC", false),
+        (Order::Asc, true, true) => ("<", "DESC", true),
+        (Order::Normal, true, false) => (">", "ASC", true),
+        (Order::Normal, true, true) => ("<", "DESC", false),
+    };
+    PagePlan {
+        cursor: cursor.map(|c| (c, cmp)),
+        sql_order,
+        reverse,
+        backwards,
+    }
+}
+
+/// Appends the cursor condition, ORDER BY and LIMIT (limit + 1, to learn whether more follow).
+fn push_page<'a>(
+    qb: &mut QueryBuilder<'a, Sqlite>,
+    id_column: &str,
+    plan: &PagePlan<'a>,
+    limit: u32,
+    has_where: bool,
+) {
+    if let Some((cursor, cmp)) = plan.cursor {
+        qb.push(if has_where { " AND " } else { " WHERE " });
+        qb.push(format!("{id_column} {cmp} "));
+        qb.push_bind(cursor);
+    }
+    qb.push(format!(" ORDER BY {id_column} {} LIMIT ", plan.sql_order));
+    qb.push_bind(i64::from(limit) + 1);
+}
+
+fn finish_page<T>(
+    mut items: Vec<T>,
+    plan: &PagePlan<'_>,
+    limit: u32,
+    id: impl Fn(&T) -> &str,
+) -> Page<T> {
+    let limit = limit as usize;
+    let has_more = items.len() > limit;
+    items.truncate(limit);
+    if plan.reverse {
+        items.reverse();
+    }
+    let first = items.first().map(|t| id(t).to_owned());
+    let last = items.last().map(|t| id(t).to_owned());
+    let (before, after) = match (plan.cursor.is_some(), plan.backwards) {
+        (false, _) => (None, if has_more { last } else { None }),
+        (true, false) => (first, if has_more { last } else { None }),
+        (true, true) => (if has_more { first } else { None }, last),
+    };
+    Page {
+        items,
+        before,
+        after,
+    }
+}
+
+fn clamp_limit(limit: u32) -> u32 {
+    limit.clamp(1, 100)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) a database file, in WAL mode, and runs the migrations.
+    pub async fn open_file(path: &Path, clock: Clock) -> StoreResult<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Backend(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(backend)?;
+        Self::migrate(pool, clock).await
+    }
+
+    /// Opens a fresh private in-memory database.
+    pub async fn open_in_memory(clock: Clock) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(backend)?
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(backend)?;
+        Self::migrate(pool, clock).await
+    }
+
+    async fn migrate(pool: SqlitePool, clock: Clock) -> StoreResult<Self> {
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
+        Ok(Self { pool, clock })
+    }
+
+    /// Closes the pool (flushes the WAL on a file database).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn write_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    async fn domains_for(&self, org_ids: &[String]) -> StoreResult<Vec<OrganizationDomain>> {
+        if org_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT id, organization_id, domain, state, verification_strategy, verification_token, \
+             created_at, updated_at FROM organization_domains WHERE organization_id IN (",
+        );
+        let mut sep = qb.separated(", ");
+        for id in org_ids {
+            sep.push_bind(id.as_str());
+        }
+        qb.push(") ORDER BY id");
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter().map(domain_from_row).collect()
+    }
+
+    async fn attach_domains(&self, mut orgs: Vec<Organization>) -> StoreResult<Vec<Organization>> {
+        let ids: Vec<String> = orgs.iter().map(|o| o.id.clone()).collect();
+        let domains = self.domains_for(&ids).await?;
+        for domain in domains {
+            if let Some(org) = orgs.iter_mut().find(|o| o.id == domain.organization_id) {
+                org.domains.push(domain);
+            }
+        }
+        Ok(orgs)
+    }
+
+    async fn attach_users(
+        &self,
+        mut memberships: Vec<OrganizationMembership>,
+    ) -> StoreResult<Vec<OrganizationMembership>> {
+        if memberships.is_empty() {
+            return Ok(memberships);
+        }
+        let mut qb =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {USER_COLUMNS} FROM users WHERE id IN ("));
+        let mut sep = qb.separated(", ");
+        for m in &memberships {
+            sep.push_bind(m.user_id.clone());
+        }
+        qb.push(")");
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
+        let users: Vec<User> = rows.iter().map(user_from_row).collect::<StoreResult<_>>()?;
+        for m in &mut memberships {
+            m.user = users.iter().find(|u| u.id == m.user_id).cloned();
+        }
+        Ok(memberships)
+    }
+
+    async fn insert_domains(
+        tx: &mut Transaction<'static, Sqlite>,
+        org_id: &str,
+        domains: &[NewDomain],
+        now: i64,
+    ) -> StoreResult<()> {
+        for d in domains {
+            sqlx::query(
+                "INSERT INTO organization_domains (id, organization_id, domain, state, \
+                 verification_strategy, verification_token, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
+            )
+            .bind(ids::generate(ids::ORGANIZATION_DOMAIN))
+            .bind(org_id)
+            .bind(d.domain.trim().to_lowercase())
+            .bind(d.state.as_str())
+            .bind(if d.state == DomainState::Verified {
+                Some("manual")
+            } else {
+                Some("dns")
+            })
+            .bind(now)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    /// Checks role slugs against the roles visible in the organization. While no role at all is
+    /// defined (a bare environment) any slug is accepted, as a role without permissions.
+    async fn resolve_role_slugs(
+        tx: &mut Transaction<'static, Sqlite>,
+        organization_id: &str,
+        slugs: &[String],
+    ) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT slug, is_default FROM roles WHERE organization_id IS NULL OR organization_id = ? \
+             ORDER BY priority DESC, slug",
+        )
+        .bind(organization_id)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(backend)?;
+        let known: Vec<(String, bool)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.try_get::<String, _>("slug").unwrap_or_default(),
+                    r.try_get::<i64, _>("is_default").unwrap_or(0) != 0,
+                )
+            })
+            .collect();
+        if slugs.is_empty() {
+            let default = known
+                .iter()
+                .find(|(_, d)| *d)
+                .map(|(s, _)| s.clone())
+                .unwrap_or_else(|| "member".to_owned());
+            return Ok(vec![default]);
+        }
+        if !known.is_empty() {
+            for slug in slugs {
+                if !known.iter().any(|(s, _)| s == slug) {
+                    return Err(StoreError::Invalid {
+                        field: "role_slug".into(),
+                        message: format!("Role not found: '{slug}'."),
+                    });
+                }
+            }
+        }
+        // Primary role first: order by role priority, keep unknown-order slugs as given.
+        let mut ordered: Vec<String> = known
+            .iter()
+            .filter(|(s, _)| slugs.contains(s))
+            .map(|(s, _)| s.clone())
+            .collect();
+        for slug in slugs {
+            if !ordered.contains(slug) {
+                ordered.push(slug.clone());
+            }
+        }
+        Ok(ordered)
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn create_user(&self, new: NewUser) -> StoreResult<User> {
+        let now = ms(self.now());
+        let id = new.id.clone().unwrap_or_else(|| ids::generate(ids::USER));
+        let name = new
+            .name
+            .clone()
+            .or_else(|| derive_name(&new.first_name, &new.last_name));
+        let result = sqlx::query(
+            "INSERT INTO users (id, email, email_norm, email_verified, first_name, last_name, name, \
+             profile_picture_url, external_id, metadata, locale, password_hash, last_sign_in_at, \
+             created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+        )
+        .bind(&id)
+        .bind(new.email.trim())
+        .bind(normalise_email(&new.email))
+        .bind(i64::from(new.email_verified))
+        .bind(&new.first_name)
+        .bind(&new.last_name)
+        .bind(&name)
+        .bind(&new.profile_picture_url)
+        .bind(&new.external_id)
+        .bind(to_json(&new.metadata)?)
+        .bind(&new.locale)
+        .bind(&new.password_hash)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                let msg = e.to_string();
+                return Err(if msg.contains("external_id") {
+                    StoreError::conflict(
+                        "external_id_not_available",
+                        "This external ID is already in use.",
+                    )
+                } else if msg.contains("users.id") {
+                    StoreError::conflict(
+                        "user_id_not_available",
+                        format!("User '{id}' already exists."),
+                    )
+                } else {
+                    StoreError::conflict("email_not_available", "This email is not available.")
+                });
+            }
+            Err(e) => return Err(backend(e)),
+        }
+        self.get_user(&id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("User", id))
+    }
+
+    async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn get_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE email_norm = ?"
+        ))
+        .bind(normalise_email(email))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn get_user_by_external_id(&self, external_id: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE external_id = ?"
+        ))
+        .bind(external_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn update_user(&self, id: &str, patch: UserPatch) -> StoreResult<User> {
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let Some(row) = row else {
+            return Err(StoreError::not_found("User", id));
+        };
+        let mut user = user_from_row(&row)?;
+        let names_changed = patch.first_name.is_some() || patch.last_name.is_some();
+        if let Some(email) = patch.email {
+            user.email = email.trim().to_owned();
+        }
+        if let Some(v) = patch.email_verified {
+            user.email_verified = v;
+        }
+        if let Some(v) = patch.first_name {
+            user.first_name = v;
+        }
+        if let Some(v) = patch.last_name {
+            user.last_name = v;
+        }
+        match patch.name {
+            Some(v) => user.name = v,
+            None if names_changed => user.name = derive_name(&user.first_name, &user.last_name),
+            None => {}
+        }
+        if let Some(v) = patch.profile_picture_url {
+            user.profile_picture_url = v;
+        }
+        if let Some(v) = patch.external_id {
+            user.external_id = v;
+        }
+        if let Some(v) = patch.metadata {
+            user.metadata = v;
+        }
+        if let Some(v) = patch.locale {
+            user.locale = v;
+        }
+        user.updated_at = self.now();
+        let result = sqlx::query(
+            "UPDATE users SET email = ?, email_norm = ?, email_verified = ?, first_name = ?, \
+             last_name = ?, name = ?, profile_picture_url = ?, external_id = ?, metadata = ?, \
+             locale = ?, password_hash = COALESCE(?, password_hash), updated_at = ? WHERE id = ?",
+        )
+        .bind(&user.email)
+        .bind(normalise_email(&user.email))
+        .bind(i64::from(user.email_verified))
+        .bind(&user.first_name)
+        .bind(&user.last_name)
+        .bind(&user.name)
+        .bind(&user.profile_picture_url)
+        .bind(&user.external_id)
+        .bind(to_json(&user.metadata)?)
+        .bind(&user.locale)
+        .bind(&patch.password_hash)
+        .bind(ms(user.updated_at))
+        .bind(id)
+        .execute(&mut *tx)
+        .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(if e.to_string().contains("external_id") {
+                    StoreError::conflict(
+                        "external_id_not_available",
+                        "This external ID is already in use.",
+                    )
+                } else {
+                    StoreError::conflict("email_not_available", "This email is not available.")
+                });
+            }
+            Err(e) => return Err(backend(e)),
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(user)
+    }
+
+    async fn delete_user(&self, id: &str) -> StoreResult<()> {
+        let result = sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::not_found("User", id));
+        }
+        Ok(())
+    }
+
+    async fn list_users(&self, filter: &UserFilter, page: &PageRequest) -> StoreResult<Page<User>> {
+        let limit = clamp_limit(page.limit);
+        let plan = plan(page);
+        let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {USER_COLUMNS} FROM users"));
+        let mut has_where = false;
+        if let Some(email) = &filter.email {
+            qb.push(" WHERE email_norm = ");
+            qb.push_bind(normalise_email(email));
+            has_where = true;
+        }
+        if let Some(org) = &filter.organization_id {
+            qb.push(if has_where { " AND " } else { " WHERE " });
+            qb.push("id IN (SELECT user_id FROM organization_memberships WHERE organization_id = ");
+            qb.push_bind(org.clone());
+            qb.push(")");
+            has_where = true;
+        }
+        push_page(&mut qb, "id", &plan, limit, has_where);
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
+        let users = rows
+            .iter()
+            .map(user_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(finish_page(users, &plan, limit, |u| &u.id))
+    }
+
+    async fn user_password_hash(&self, id: &str) -> StoreResult<Option<String>> {
+        let row = sqlx::query("SELECT password_hash FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        match row {
+            Some(row) => row.try_get("password_hash").map_err(backend),
+            None => Err(StoreError::not_found("User", id)),
+        }
+    }
+
+    async fn record_sign_in(&self, id: &str) -> StoreResult<User> {
+        let now = ms(self.now());
+        let result =
+            sqlx::query("UPDATE users SET last_sign_in_at = ?, updated_at = ? WHERE id = ?")
+                .bind(now)
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::not_found("User", id));
+        }
+        self.get_user(id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("User", id))
+    }
+
+    async fn count_users(&self) -> StoreResult<u64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM users")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        let n: i64 = row.try_get("n").map_err(backend)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn create_organization(&self, new: NewOrganization) -> StoreResult<Organization> {
+        let now = ms(self.now());
+        let id = new
+            .id
+            .clone()
+            .unwrap_or_else(|| ids::generate(ids::ORGANIZATION));
+        let mut tx = self.write_tx().await?;
+        let result = sqlx::query(
+            "INSERT INTO organizations (id, name, metadata, external_id, stripe_customer_id, \
+             entitlements, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(&new.name)
+        .bind(to_json(&new.metadata)?)
+        .bind(&new.external_id)
+        .bind(&new.stripe_customer_id)
+        .bind(to_json(&new.entitlements)?)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(if e.to_string().contains("external_id") {
+                    StoreError::conflict(
+                        "external_id_not_available",
+                        "This external ID is already in use.",
+                    )
+                } else {
+                    StoreError::conflict(
+                        "organization_id_not_available",
+                        format!("Organization '{id}' already exists."),
+                    )
+                });
+            }
+            Err(e) => return Err(backend(e)),
+        }
+        Self::insert_domains(&mut tx, &id, &new.domains, now).await?;
+        tx.commit().await.map_err(backend)?;
+        self.get_organization(&id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("Organization", id))
+    }
+
+    async fn get_organization(&self, id: &str) -> StoreResult<Option<Organization>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ORG_COLUMNS} FROM organizations WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        let org = organization_from_row(&row)?;
+        Ok(self.attach_domains(vec![org]).await?.pop())
+    }
+
+    async fn get_organization_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> StoreResult<Option<Organization>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ORG_COLUMNS} FROM organizations WHERE external_id = ?"
+        ))
+        .bind(external_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        let org = organization_from_row(&row)?;
+        Ok(self.attach_domains(vec![org]).await?.pop())
+    }
+
+    async fn update_organization(
+        &self,
+        id: &str,
+        patch: OrganizationPatch,
+    ) -> StoreResult<Organization> {
+        let now = self.now();
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {ORG_COLUMNS} FROM organizations WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else {
+            return Err(StoreError::not_found("Organization", id));
+        };
+        let mut org = organization_from_row(&row)?;
+        if let Some(v) = patch.name {
+            org.name = v;
+        }
+        if let Some(v) = patch.metadata {
+            org.metadata = v;
+        }
+        if let Some(v) = patch.external_id {
+            org.external_id = v;
+        }
+        if let Some(v) = patch.stripe_customer_id {
+            org.stripe_customer_id = v;
+        }
+        if let Some(v) = patch.entitlements {
+            org.entitlements = v;
+        }
+        let result = sqlx::query(
+            "UPDATE organizations SET name = ?, metadata = ?, external_id = ?, stripe_customer_id = ?, \
+             entitlements = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(&org.name)
+        .bind(to_json(&org.metadata)?)
+        .bind(&org.external_id)
+        .bind(&org.stripe_customer_id)
+        .bind(to_json(&org.entitlements)?)
+        .bind(ms(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::conflict(
+                    "external_id_not_available",
+                    "This external ID is already in use.",
+                ));
+            }
+            Err(e) => return Err(backend(e)),
+        }
+        if let Some(domains) = patch.domains {
+            // Keep existing rows (ids, states) for domains that stay; add the new ones.
+            let keep: Vec<String> = domains
+                .iter()
+                .map(|d| d.domain.trim().to_lowercase())
+                .collect();
+            let existing =
+                sqlx::query("SELECT domain FROM organization_domains WHERE organization_id = ?")
+                    .bind(id)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            let existing: Vec<String> = existing
+                .iter()
+                .filter_map(|r| r.try_get::<String, _>("domain").ok())
+                .collect();
+            for domain in &existing {
+                if !keep.contains(domain) {
+                    sqlx::query(
+                        "DELETE FROM organization_domains WHERE organization_id = ? AND domain = ?",
+                    )
+                    .bind(id)
+                    .bind(domain)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                }
+            }
+            let added: Vec<NewDomain> = domains
+                .into_iter()
+                .filter(|d| !existing.contains(&d.domain.trim().to_lowercase()))
+                .collect();
+            Self::insert_domains(&mut tx, id, &added, ms(now)).await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        self.get_organization(id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("Organization", id))
+    }
+
+    async fn delete_organization(&self, id: &str) -> StoreResult<()> {
+        let result = sqlx::query("DELETE FROM organizations WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::not_found("Organization", id));
+        }
+        Ok(())
+    }
+
+    async fn list_organizations(
+        &self,
+        filter: &OrganizationFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Organization>> {
+        let limit = clamp_limit(page.limit);
+        let plan = plan(page);
+        let mut qb =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {ORG_COLUMNS} FROM organizations"));
+        let mut has_where = false;
+        if !filter.domains.is_empty() {
+            qb.push(
+                " WHERE id IN (SELECT organization_id FROM organization_domains WHERE domain IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for d in &filter.domains {
+                sep.push_bind(d.trim().to_lowercase());
+            }
+            qb.push("))");
+            has_where = true;
+        }
+        push_page(&mut qb, "id", &plan, limit, has_where);
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
+        let orgs = rows
+            .iter()
+            .map(organization_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let page = finish_page(orgs, &plan, limit, |o| &o.id);
+        Ok(Page {
+            items: self.attach_domains(page.items).await?,
+            before: page.before,
+            after: page.after,
+        })
+    }
+
+    async fn create_membership(&self, new: NewMembership) -> StoreResult<OrganizationMembership> {
+        let now = ms(self.now());
+        let id = new
+            .id
+            .clone()
+            .unwrap_or_else(|| ids::generate(ids::ORGANIZATION_MEMBERSHIP));
+        let mut tx = self.write_tx().await?;
+        let user = sqlx::query("SELECT id FROM users WHERE id = ?")
+            .bind(&new.user_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if user.is_none() {
+            return Err(StoreError::not_found("User", new.user_id));
+        }
+        let org = sqlx::query("SELECT id FROM organizations WHERE id = ?")
+            .bind(&new.organization_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if org.is_none() {
+            return Err(StoreError::not_found("Organization", new.organization_id));
+        }
+        let slugs =
+            Self::resolve_role_slugs(&mut tx, &new.organization_id, &new.role_slugs).await?;
+        let result = sqlx::query(
+            "INSERT INTO organization_memberships (id, user_id, organization_id, status, role_slugs, \
+             created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(&new.user_id)
+        .bind(&new.organization_id)
+        .bind(new.status.as_str())
+        .bind(to_json(&slugs)?)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::conflict(
+                    "user_already_organization_member",
+                    "The user is already a member of the organization.",
+                ));
+            }
+            Err(e) => return Err(backend(e)),
+        }
+        tx.commit().await.map_err(backend)?;
+        self.get_membership(&id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("Organization membership", id))
+    }
+
+    async fn get_membership(&self, id: &str) -> StoreResult<Option<OrganizationMembership>> {
+        let row = sqlx::query(&format!("{MEMBERSHIP_SELECT} WHERE m.id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(self
+            .attach_users(vec![membership_from_row(&row)?])
+            .await?
+            .pop())
+    }
+
+    async fn find_membership(
+        &self,
+        user_id: &str,
+        organization_id: &str,
+    ) -> StoreResult<Option<OrganizationMembership>> {
+        let row = sqlx::query(&format!(
+            "{MEMBERSHIP_SELECT} WHERE m.user_id = ? AND m.organization_id = ?"
+        ))
+        .bind(user_id)
+        .bind(organization_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(self
+            .attach_users(vec![membership_from_row(&row)?])
+            .await?
+            .pop())
+    }
+
+    async fn update_membership(
+        &self,
+        id: &str,
+        patch: MembershipPatch,
+    ) -> StoreResult<OrganizationMembership> {
+        let now = ms(self.now());
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query("SELECT organization_id FROM organization_memberships WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let Some(row) = row else {
+            return Err(StoreError::not_found("Organization membership", id));
+        };
+        let org_id: String = row.try_get("organization_id").map_err(backend)?;
+        if let Some(slugs) = &patch.role_slugs {
+            let slugs = Self::resolve_role_slugs(&mut tx, &org_id, slugs).await?;
+            sqlx::query(
+                "UPDATE organization_memberships SET role_slugs = ?, updated_at = ? WHERE id = ?",
+            )
+            .bind(to_json(&slugs)?)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        if let Some(status) = patch.status {
+            sqlx::query(
+                "UPDATE organization_memberships SET status = ?, updated_at = ? WHERE id = ?",
+            )
+            .bind(status.as_str())
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        self.get_membership(id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("Organization membership", id))
+    }
+
+    async fn delete_membership(&self, id: &str) -> StoreResult<()> {
+        let result = sqlx::query("DELETE FROM organization_memberships WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::not_found("Organization membership", id));
+        }
+        Ok(())
+    }
+
+    async fn list_memberships(
+        &self,
+        filter: &MembershipFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<OrganizationMembership>> {
+        let limit = clamp_limit(page.limit);
+        let plan = plan(page);
+        let mut qb = QueryBuilder::<Sqlite>::new(MEMBERSHIP_SELECT);
+        let mut has_where = false;
+        if let Some(user_id) = &filter.user_id {
+            qb.push(" WHERE m.user_id = ");
+            qb.push_bind(user_id.clone());
+            has_where = true;
+        }
+        if let Some(org_id) = &filter.organization_id {
+            qb.push(if has_where { " AND " } else { " WHERE " });
+            qb.push("m.organization_id = ");
+            qb.push_bind(org_id.clone());
+            has_where = true;
+        }
+        if !filter.statuses.is_empty() {
+            qb.push(if has_where { " AND " } else { " WHERE " });
+            qb.push("m.status IN (");
+            let mut sep = qb.separated(", ");
+            for s in &filter.statuses {
+                sep.push_bind(s.as_str());
+            }
+            qb.push(")");
+            has_where = true;
+        }
+        push_page(&mut qb, "m.id", &plan, limit, has_where);
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
+        let items = rows
+            .iter()
+            .map(membership_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let page = finish_page(items, &plan, limit, |m| &m.id);
+        Ok(Page {
+            items: self.attach_users(page.items).await?,
+            before: page.before,
+            after: page.after,
+        })
+    }
+
+    async fn upsert_role(&self, role: NewRole) -> StoreResult<Role> {
+        let now = ms(self.now());
+        let org_key = role.organization_id.clone().unwrap_or_default();
+        let id = role.id.clone().unwrap_or_else(|| ids::generate(ids::ROLE));
+        let mut tx = self.write_tx().await?;
+        if role.is_default {
+            sqlx::query("UPDATE roles SET is_default = 0 WHERE org_key = ?")
+                .bind(&org_key)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        sqlx::query(
+            "INSERT INTO roles (id, slug, name, description, role_type, organization_id, org_key, \
+             priority, is_default, permissions, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (slug, org_key) DO UPDATE SET name = excluded.name, \
+             description = excluded.description, role_type = excluded.role_type, \
+             priority = excluded.priority, is_default = excluded.is_default, \
+             permissions = excluded.permissions, updated_at = excluded.updated_at",
+        )
+        .bind(&id)
+        .bind(&role.slug)
+        .bind(&role.name)
+        .bind(&role.description)
+        .bind(match role.role_type {
+            RoleType::EnvironmentRole => "EnvironmentRole",
+            RoleType::OrganizationRole => "OrganizationRole",
+        })
+        .bind(&role.organization_id)
+        .bind(&org_key)
+        .bind(role.priority)
+        .bind(i64::from(role.is_default))
+        .bind(to_json(&role.permissions)?)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let row = sqlx::query(&format!(
+            "SELECT {ROLE_COLUMNS} FROM roles WHERE slug = ? AND org_key = ?"
+        ))
+        .bind(&role.slug)
+        .bind(&org_key)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let stored = role_from_row(&row)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(stored)
+    }
+
+    async fn get_role(
+        &self,
+        slug: &str,
+        organization_id: Option<&str>,
+    ) -> StoreResult<Option<Role>> {
+        // An organization's own role shadows the environment role of the same slug.
+        let row = sqlx::query(&format!(
+            "SELECT {ROLE_COLUMNS} FROM roles WHERE slug = ? AND org_key IN ('', ?) \
+             ORDER BY org_key DESC LIMIT 1"
+        ))
+        .bind(slug)
+        .bind(organization_id.unwrap_or(""))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(role_from_row).transpose()
+    }
+
+    async fn list_roles(&self, organization_id: Option<&str>) -> StoreResult<Vec<Role>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ROLE_COLUMNS} FROM roles WHERE org_key IN ('', ?) ORDER BY priority DESC, slug"
+        ))
+        .bind(organization_id.unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(role_from_row).collect()
+    }
+
+    async fn upsert_permission(&self, permission: NewPermission) -> StoreResult<Permission> {
+        let now = ms(self.now());
+        let id = permission
+            .id
+            .clone()
+            .unwrap_or_else(|| ids::generate(ids::PERMISSION));
+        sqlx::query(
+            "INSERT INTO permissions (id, slug, name, description, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (slug) DO UPDATE SET name = excluded.name, \
+             description = excluded.description, updated_at = excluded.updated_at",
+        )
+        .bind(&id)
+        .bind(&permission.slug)
+        .bind(&permission.name)
+        .bind(&permission.description)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        let row = sqlx::query(
+            "SELECT id, slug, name, description, created_at, updated_at FROM permissions WHERE slug = ?",
+        )
+        .bind(&permission.slug)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        permission_from_row(&row)
+    }
+
+    async fn list_permissions(&self) -> StoreResult<Vec<Permission>> {
+        let rows = sqlx::query(
+            "SELECT id, slug, name, description, created_at, updated_at FROM permissions ORDER BY slug",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(permission_from_row).collect()
+    }
+
+    async fn create_session(&self, new: NewSession) -> StoreResult<Session> {
+        let now = self.now();
+        let id = ids::generate(ids::SESSION);
+        let impersonator = new.impersonator.as_ref().map(to_json).transpose()?;
+        let mut tx = self.write_tx().await?;
+        let result = sqlx::query(
+            "INSERT INTO sessions (id, user_id, organization_id, ip_address, user_agent, auth_method, \
+             status, impersonator, expires_at, ended_at, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, NULL, ?, ?)",
+        )
+        .bind(&id)
+        .bind(&new.user_id)
+        .bind(&new.organization_id)
+        .bind(&new.ip_address)
+        .bind(&new.user_agent)
+        .bind(new.auth_method.as_str())
+        .bind(&impersonator)
+        .bind(ms(new.expires_at))
+        .bind(ms(now))
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await;
+        match result {
+            Ok(_) => {}
+            Err(e)
+                if e.as_database_error()
+                    .map(|d| d.is_foreign_key_violation())
+                    .unwrap_or(false) =>
+            {
+                return Err(StoreError::not_found("User", new.user_id));
+            }
+            Err(e) => return Err(backend(e)),
+        }
+        if let Some(hash) = &new.refresh_token_hash {
+            sqlx::query(
+                "INSERT INTO refresh_tokens (token_hash, session_id, organization_id, created_at, \
+                 expires_at, used_at, revoked_at) VALUES (?, ?, ?, ?, ?, NULL, NULL)",
+            )
+            .bind(hash)
+            .bind(&id)
+            .bind(&new.organization_id)
+            .bind(ms(now))
+            .bind(ms(new.expires_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        self.get_session(&id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("Session", id))
+    }
+
+    async fn get_session(&self, id: &str) -> StoreResult<Option<Session>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let now = self.now();
+        row.as_ref().map(|r| session_from_row(r, now)).transpose()
+    }
+
+    async fn list_sessions(&self, user_id: &str, page: &PageRequest) -> StoreResult<Page<Session>> {
+        let limit = clamp_limit(page.limit);
+        let plan = plan(page);
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = "
+        ));
+        qb.push_bind(user_id.to_owned());
+        push_page(&mut qb, "id", &plan, limit, true);
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
+        let now = self.now();
+        let items = rows
+            .iter()
+            .map(|r| session_from_row(r, now))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(finish_page(items, &plan, limit, |s| &s.id))
+    }
+
+    async fn set_session_organization(
+        &self,
+        id: &str,
+        organization_id: Option<&str>,
+    ) -> StoreResult<Session> {
+        let result =
+            sqlx::query("UPDATE sessions SET organization_id = ?, updated_at = ? WHERE id = ?")
+                .bind(organization_id)
+                .bind(ms(self.now()))
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::not_found("Session", id));
+        }
+        self.get_session(id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("Session", id))
+    }
+
+    async fn end_session(&self, id: &str) -> StoreResult<Session> {
+        let now = ms(self.now());
+        let mut tx = self.write_tx().await?;
+        let result = sqlx::query(
+            "UPDATE sessions SET status = 'revoked', ended_at = ?, updated_at = ? \
+             WHERE id = ? AND status = 'active'",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if result.rows_affected() > 0 {
+            sqlx::query(
+                "UPDATE refresh_tokens SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        self.get_session(id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("Session", id))
+    }
+
+    async fn insert_refresh_token(&self, record: RefreshTokenRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, session_id, organization_id, created_at, \
+             expires_at, used_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&record.token_hash)
+        .bind(&record.session_id)
+        .bind(&record.organization_id)
+        .bind(ms(record.created_at))
+        .bind(ms(record.expires_at))
+        .bind(record.used_at.map(ms))
+        .bind(record.revoked_at.map(ms))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn get_refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshTokenRecord>> {
+        let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = ?")
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(refresh_from_row).transpose()
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new: RefreshTokenRecord,
+        grace_seconds: i64,
+    ) -> StoreResult<Rotation> {
+        let now = self.now();
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = ?")
+            .bind(old_hash)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let Some(row) = row else {
+            return Ok(Rotation::Unknown);
+        };
+        let old = refresh_from_row(&row)?;
+        if old.revoked_at.is_some() || now >= old.expires_at {
+            return Ok(Rotation::Dead);
+        }
+        if let Some(used_at) = old.used_at {
+            let within_grace = grace_seconds > 0
+                && (now - used_at).num_milliseconds() <= grace_seconds.saturating_mul(1000);
+            if !within_grace {
+                sqlx::query(
+                    "UPDATE refresh_tokens SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL",
+                )
+                .bind(ms(now))
+                .bind(&old.session_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+                tx.commit().await.map_err(backend)?;
+                return Ok(Rotation::Replayed(old.session_id));
+            }
+        } else {
+            sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ?")
+                .bind(ms(now))
+                .bind(old_hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, session_id, organization_id, created_at, \
+             expires_at, used_at, revoked_at) VALUES (?, ?, ?, ?, ?, NULL, NULL)",
+        )
+        .bind(&new.token_hash)
+        .bind(&old.session_id)
+        .bind(&new.organization_id)
+        .bind(ms(new.created_at))
+        .bind(ms(new.expires_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Rotation::Rotated(old))
+    }
+
+    async fn put_grant(&self, grant: GrantRecord) -> StoreResult<()> {
+        let now = ms(self.now());
+        // Opportunistic clean-up keeps the table small: codes live minutes.
+        sqlx::query("DELETE FROM grants WHERE expires_at < ?")
+            .bind(now - 24 * 3600 * 1000)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO grants (token_hash, kind, payload, expires_at, used_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&grant.token_hash)
+        .bind(&grant.kind)
+        .bind(to_json(&grant.payload)?)
+        .bind(ms(grant.expires_at))
+        .bind(grant.used_at.map(ms))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn consume_grant(
+        &self,
+        kind: &str,
+        token_hash: &str,
+    ) -> StoreResult<Option<GrantRecord>> {
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query(
+            "SELECT token_hash, kind, payload, expires_at, used_at FROM grants \
+             WHERE token_hash = ? AND kind = ?",
+        )
+        .bind(token_hash)
+        .bind(kind)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        let payload: String = row.try_get("payload").map_err(backend)?;
+        let grant = GrantRecord {
+            token_hash: row.try_get("token_hash").map_err(backend)?,
+            kind: row.try_get("kind").map_err(backend)?,
+            payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
+            expires_at: dt(row.try_get("expires_at").map_err(backend)?),
+            used_at: opt_dt(row.try_get("used_at").map_err(backend)?),
+        };
+        if grant.used_at.is_none() {
+            sqlx::query("UPDATE grants SET used_at = ? WHERE token_hash = ?")
+                .bind(ms(self.now()))
+                .bind(token_hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(grant))
+    }
+
+    async fn insert_signing_key(
+        &self,
+        key: SigningKeyRecord,
+        retire_others_after: Option<DateTime<Utc>>,
+    ) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        if let Some(retire) = retire_others_after {
+            sqlx::query("UPDATE signing_keys SET retire_after = ? WHERE retire_after IS NULL")
+                .bind(ms(retire))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, private_key_der, cert_der, created_at, retire_after) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&key.kid)
+        .bind(&key.private_key_der)
+        .bind(&key.cert_der)
+        .bind(ms(key.created_at))
+        .bind(key.retire_after.map(ms))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        let rows = sqlx::query(
+            "SELECT kid, private_key_der, cert_der, created_at, retire_after FROM signing_keys \
+             ORDER BY created_at, kid",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                Ok(SigningKeyRecord {
+                    kid: row.try_get("kid").map_err(backend)?,
+                    private_key_der: row.try_get("private_key_der").map_err(backend)?,
+                    cert_der: row.try_get("cert_der").map_err(backend)?,
+                    created_at: dt(row.try_get("created_at").map_err(backend)?),
+                    retire_after: opt_dt(row.try_get("retire_after").map_err(backend)?),
+                })
+            })
+            .collect()
+    }
+
+    async fn reset(&self) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        for table in [
+            "grants",
+            "refresh_tokens",
+            "sessions",
+            "organization_memberships",
+            "organization_domains",
+            "roles",
+            "permissions",
+            "organizations",
+            "users",
+        ] {
+            sqlx::query(&format!("DELETE FROM {table}"))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(())
+    }
+}

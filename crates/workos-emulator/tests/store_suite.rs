@@ -1,0 +1,583 @@
+//! One behaviour suite for every store backend: the same guarantees on in-memory and file SQLite
+//! (a PostgreSQL backend adds one line to `backends!`).
+
+use chrono::{TimeDelta, Utc};
+use workos_emulator::Clock;
+use workos_emulator::model::{AuthMethod, DomainState, MembershipStatus, RoleType, SessionStatus};
+use workos_emulator::store::sqlite::SqliteStore;
+use workos_emulator::store::*;
+
+async fn memory(clock: Clock) -> SqliteStore {
+    SqliteStore::open_in_memory(clock)
+        .await
+        .expect("in-memory store")
+}
+
+async fn file(clock: Clock) -> SqliteStore {
+    let path = std::env::temp_dir()
+        .join(format!(
+            "workos-emulator-suite-{}",
+            workos_emulator::ids::ulid()
+        ))
+        .join("store.db");
+    SqliteStore::open_file(&path, clock)
+        .await
+        .expect("file store")
+}
+
+fn user(email: &str) -> NewUser {
+    NewUser {
+        email: email.into(),
+        ..NewUser::default()
+    }
+}
+
+async fn users(store: &dyn Store, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(
+            store
+                .create_user(user(&format!("u{i}@x.test")))
+                .await
+                .expect("user")
+                .id,
+        );
+    }
+    ids
+}
+
+fn ids<T>(page: &Page<T>, id: impl Fn(&T) -> &str) -> Vec<String> {
+    page.items.iter().map(|t| id(t).to_owned()).collect()
+}
+
+macro_rules! backends {
+    ($($test:ident),* $(,)?) => {
+        mod in_memory { $( #[tokio::test] async fn $test() { super::$test(&super::memory(workos_emulator::Clock::real()).await).await } )* }
+        mod sqlite_file { $( #[tokio::test] async fn $test() { super::$test(&super::file(workos_emulator::Clock::real()).await).await } )* }
+    };
+}
+
+backends!(
+    duplicate_email_is_a_conflict_case_insensitively,
+    users_page_in_both_orders_with_cursors,
+    users_filter_by_email_and_organization,
+    organizations_keep_domains_and_filter_by_domain,
+    memberships_are_unique_and_check_roles,
+    memberships_filter_by_status_and_carry_user,
+    deleting_a_user_removes_memberships_and_sessions,
+    refresh_rotation_detects_replay_and_revokes_family,
+    ending_a_session_revokes_its_refresh_tokens,
+    grants_are_single_use,
+    reset_wipes_data_but_keeps_signing_keys,
+    update_user_patches_fields_and_keeps_uniqueness,
+);
+
+async fn duplicate_email_is_a_conflict_case_insensitively(store: &dyn Store) {
+    store.create_user(user("Ann@X.test")).await.expect("first");
+    let err = store
+        .create_user(user("ann@x.TEST"))
+        .await
+        .expect_err("duplicate");
+    assert!(
+        matches!(err, StoreError::Conflict { ref code, .. } if code == "email_not_available"),
+        "{err:?}"
+    );
+    let found = store
+        .get_user_by_email("ANN@x.test")
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(found.email, "Ann@X.test");
+}
+
+async fn users_page_in_both_orders_with_cursors(store: &dyn Store) {
+    let all = users(store, 5).await;
+    let filter = UserFilter::default();
+    // desc (default): newest first.
+    let p1 = store
+        .list_users(&filter, &PageRequest::first(2, Order::Desc))
+        .await
+        .expect("p1");
+    assert_eq!(ids(&p1, |u| &u.id), vec![all[4].clone(), all[3].clone()]);
+    assert_eq!(p1.before, None);
+    assert_eq!(p1.after.as_deref(), Some(all[3].as_str()));
+    let p2 = store
+        .list_users(
+            &filter,
+            &PageRequest {
+                after: p1.after.clone(),
+                ..PageRequest::first(2, Order::Desc)
+            },
+        )
+        .await
+        .expect("p2");
+    assert_eq!(ids(&p2, |u| &u.id), vec![all[2].clone(), all[1].clone()]);
+    assert_eq!(p2.before.as_deref(), Some(all[2].as_str()));
+    let p3 = store
+        .list_users(
+            &filter,
+            &PageRequest {
+                after: p2.after.clone(),
+                ..PageRequest::first(2, Order::Desc)
+            },
+        )
+        .await
+        .expect("p3");
+    assert_eq!(ids(&p3, |u| &u.id), vec![all[0].clone()]);
+    assert_eq!(p3.after, None);
+    // Back from p3 with `before`.
+    let back = store
+        .list_users(
+            &filter,
+            &PageRequest {
+                before: p3.before.clone(),
+                ..PageRequest::first(2, Order::Desc)
+            },
+        )
+        .await
+        .expect("back");
+    assert_eq!(ids(&back, |u| &u.id), vec![all[2].clone(), all[1].clone()]);
+    assert_eq!(back.after.as_deref(), Some(all[1].as_str()));
+    assert_eq!(back.before.as_deref(), Some(all[2].as_str()));
+    // asc: oldest first.
+    let asc = store
+        .list_users(&filter, &PageRequest::first(3, Order::Asc))
+        .await
+        .expect("asc");
+    assert_eq!(ids(&asc, |u| &u.id), all[..3].to_vec());
+    let asc2 = store
+        .list_users(
+            &filter,
+            &PageRequest {
+                after: asc.after.clone(),
+                ..PageRequest::first(3, Order::Asc)
+            },
+        )
+        .await
+        .expect("asc2");
+    assert_eq!(ids(&asc2, |u| &u.id), all[3..].to_vec());
+    assert_eq!(asc2.after, None);
+}
+
+async fn users_filter_by_email_and_organization(store: &dyn Store) {
+    let all = users(store, 3).await;
+    let org = store
+        .create_organization(NewOrganization {
+            name: "O".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("org");
+    store
+        .create_membership(NewMembership {
+            id: None,
+            user_id: all[1].clone(),
+            organization_id: org.id.clone(),
+            role_slugs: vec![],
+            status: MembershipStatus::Active,
+        })
+        .await
+        .expect("membership");
+    let by_email = store
+        .list_users(
+            &UserFilter {
+                email: Some("U2@x.test".into()),
+                organization_id: None,
+            },
+            &PageRequest::default(),
+        )
+        .await
+        .expect("email");
+    assert_eq!(ids(&by_email, |u| &u.id), vec![all[2].clone()]);
+    let by_org = store
+        .list_users(
+            &UserFilter {
+                email: None,
+                organization_id: Some(org.id.clone()),
+            },
+            &PageRequest::default(),
+        )
+        .await
+        .expect("org");
+    assert_eq!(ids(&by_org, |u| &u.id), vec![all[1].clone()]);
+}
+
+async fn organizations_keep_domains_and_filter_by_domain(store: &dyn Store) {
+    let org = store
+        .create_organization(NewOrganization {
+            name: "Acme".into(),
+            domains: vec![
+                NewDomain {
+                    domain: "Acme.test".into(),
+                    state: DomainState::Verified,
+                },
+                NewDomain {
+                    domain: "acme.dev".into(),
+                    state: DomainState::Pending,
+                },
+            ],
+            ..Default::default()
+        })
+        .await
+        .expect("org");
+    assert_eq!(org.domains.len(), 2);
+    assert_eq!(org.domains[0].domain, "acme.test");
+    assert!(org.domains[0].id.starts_with("org_domain_"));
+    store
+        .create_organization(NewOrganization {
+            name: "Other".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("other");
+    let found = store
+        .list_organizations(
+            &OrganizationFilter {
+                domains: vec!["acme.dev".into()],
+            },
+            &PageRequest::default(),
+        )
+        .await
+        .expect("list");
+    assert_eq!(ids(&found, |o| &o.id), vec![org.id.clone()]);
+    let updated = store
+        .update_organization(
+            &org.id,
+            OrganizationPatch {
+                domains: Some(vec![NewDomain {
+                    domain: "acme.test".into(),
+                    state: DomainState::Pending,
+                }]),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("update");
+    assert_eq!(updated.domains.len(), 1);
+    assert_eq!(
+        updated.domains[0].id, org.domains[0].id,
+        "kept domains keep their id"
+    );
+}
+
+async fn memberships_are_unique_and_check_roles(store: &dyn Store) {
+    let u = users(store, 1).await.remove(0);
+    let org = store
+        .create_organization(NewOrganization {
+            name: "O".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("org");
+    store
+        .upsert_role(NewRole {
+            id: None,
+            slug: "admin".into(),
+            name: "Admin".into(),
+            description: None,
+            role_type: RoleType::EnvironmentRole,
+            organization_id: None,
+            priority: 5,
+            is_default: true,
+            permissions: vec!["a:b".into()],
+        })
+        .await
+        .expect("role");
+    let new = |roles: Vec<String>| NewMembership {
+        id: None,
+        user_id: u.clone(),
+        organization_id: org.id.clone(),
+        role_slugs: roles,
+        status: MembershipStatus::Active,
+    };
+    let err = store
+        .create_membership(new(vec!["ghost".into()]))
+        .await
+        .expect_err("unknown role");
+    assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
+    let m = store
+        .create_membership(new(vec![]))
+        .await
+        .expect("default role");
+    assert_eq!(m.role.slug, "admin");
+    assert_eq!(m.organization_name, "O");
+    let err = store
+        .create_membership(new(vec![]))
+        .await
+        .expect_err("duplicate");
+    assert!(
+        matches!(err, StoreError::Conflict { ref code, .. } if code == "user_already_organization_member")
+    );
+    let err = store
+        .create_membership(NewMembership {
+            user_id: "user_nope".into(),
+            ..new(vec![])
+        })
+        .await
+        .expect_err("unknown user");
+    assert!(matches!(err, StoreError::NotFound { .. }));
+}
+
+async fn memberships_filter_by_status_and_carry_user(store: &dyn Store) {
+    let all = users(store, 2).await;
+    let org = store
+        .create_organization(NewOrganization {
+            name: "O".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("org");
+    let mut ms = Vec::new();
+    for u in &all {
+        ms.push(
+            store
+                .create_membership(NewMembership {
+                    id: None,
+                    user_id: u.clone(),
+                    organization_id: org.id.clone(),
+                    role_slugs: vec![],
+                    status: MembershipStatus::Active,
+                })
+                .await
+                .expect("m"),
+        );
+    }
+    store
+        .update_membership(
+            &ms[0].id,
+            MembershipPatch {
+                status: Some(MembershipStatus::Inactive),
+                role_slugs: None,
+            },
+        )
+        .await
+        .expect("deactivate");
+    let active = store
+        .list_memberships(
+            &MembershipFilter {
+                organization_id: Some(org.id.clone()),
+                statuses: vec![MembershipStatus::Active],
+                ..Default::default()
+            },
+            &PageRequest::default(),
+        )
+        .await
+        .expect("list");
+    assert_eq!(ids(&active, |m| &m.id), vec![ms[1].id.clone()]);
+    assert_eq!(
+        active.items[0].user.as_ref().map(|u| u.id.clone()),
+        Some(all[1].clone())
+    );
+}
+
+async fn deleting_a_user_removes_memberships_and_sessions(store: &dyn Store) {
+    let u = users(store, 1).await.remove(0);
+    let org = store
+        .create_organization(NewOrganization {
+            name: "O".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("org");
+    let m = store
+        .create_membership(NewMembership {
+            id: None,
+            user_id: u.clone(),
+            organization_id: org.id.clone(),
+            role_slugs: vec![],
+            status: MembershipStatus::Active,
+        })
+        .await
+        .expect("m");
+    let s = store
+        .create_session(session(&u, Some("h1")))
+        .await
+        .expect("session");
+    store.delete_user(&u).await.expect("delete");
+    assert!(store.get_membership(&m.id).await.expect("get").is_none());
+    assert!(store.get_session(&s.id).await.expect("get").is_none());
+    assert!(store.get_refresh_token("h1").await.expect("get").is_none());
+    assert!(matches!(
+        store.delete_user(&u).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+fn session(user_id: &str, refresh_hash: Option<&str>) -> NewSession {
+    NewSession {
+        user_id: user_id.into(),
+        organization_id: None,
+        ip_address: None,
+        user_agent: None,
+        auth_method: AuthMethod::Password,
+        impersonator: None,
+        expires_at: Utc::now() + TimeDelta::days(1),
+        refresh_token_hash: refresh_hash.map(str::to_owned),
+    }
+}
+
+fn next_token(hash: &str) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        token_hash: hash.into(),
+        session_id: String::new(),
+        organization_id: None,
+        created_at: Utc::now(),
+        expires_at: Utc::now() + TimeDelta::days(1),
+        used_at: None,
+        revoked_at: None,
+    }
+}
+
+async fn refresh_rotation_detects_replay_and_revokes_family(store: &dyn Store) {
+    let u = users(store, 1).await.remove(0);
+    let s = store
+        .create_session(session(&u, Some("t1")))
+        .await
+        .expect("session");
+    assert!(matches!(
+        store
+            .rotate_refresh_token("t1", next_token("t2"), 0)
+            .await
+            .expect("rotate"),
+        Rotation::Rotated(_)
+    ));
+    assert_eq!(
+        store
+            .get_refresh_token("t2")
+            .await
+            .expect("get")
+            .expect("t2")
+            .session_id,
+        s.id
+    );
+    assert_eq!(
+        store
+            .rotate_refresh_token("t1", next_token("t3"), 0)
+            .await
+            .expect("replay"),
+        Rotation::Replayed(s.id.clone())
+    );
+    assert_eq!(
+        store
+            .rotate_refresh_token("t2", next_token("t4"), 0)
+            .await
+            .expect("revoked"),
+        Rotation::Dead
+    );
+    assert_eq!(
+        store
+            .rotate_refresh_token("nope", next_token("t5"), 0)
+            .await
+            .expect("unknown"),
+        Rotation::Unknown
+    );
+}
+
+async fn ending_a_session_revokes_its_refresh_tokens(store: &dyn Store) {
+    let u = users(store, 1).await.remove(0);
+    let s = store
+        .create_session(session(&u, Some("r1")))
+        .await
+        .expect("session");
+    let ended = store.end_session(&s.id).await.expect("end");
+    assert_eq!(ended.status, SessionStatus::Revoked);
+    assert!(ended.ended_at.is_some());
+    assert!(
+        store
+            .get_refresh_token("r1")
+            .await
+            .expect("get")
+            .expect("r1")
+            .revoked_at
+            .is_some()
+    );
+    assert_eq!(
+        store
+            .rotate_refresh_token("r1", next_token("r2"), 0)
+            .await
+            .expect("rotate"),
+        Rotation::Dead
+    );
+    let again = store.end_session(&s.id).await.expect("idempotent");
+    assert_eq!(again.ended_at, ended.ended_at);
+}
+
+async fn grants_are_single_use(store: &dyn Store) {
+    store
+        .put_grant(GrantRecord {
+            token_hash: "g1".into(),
+            kind: "authorization_code".into(),
+            payload: serde_json::json!({"user_id": "user_1"}),
+            expires_at: Utc::now() + TimeDelta::minutes(10),
+            used_at: None,
+        })
+        .await
+        .expect("put");
+    assert!(
+        store
+            .consume_grant("pending_authentication", "g1")
+            .await
+            .expect("other kind")
+            .is_none()
+    );
+    let first = store
+        .consume_grant("authorization_code", "g1")
+        .await
+        .expect("consume")
+        .expect("found");
+    assert!(first.used_at.is_none());
+    assert_eq!(first.payload["user_id"], "user_1");
+    let second = store
+        .consume_grant("authorization_code", "g1")
+        .await
+        .expect("consume")
+        .expect("found");
+    assert!(second.used_at.is_some(), "a replay is reported as such");
+}
+
+async fn reset_wipes_data_but_keeps_signing_keys(store: &dyn Store) {
+    users(store, 2).await;
+    let key = workos_emulator::keys::generate_key(Utc::now()).expect("key");
+    store
+        .insert_signing_key(key.clone(), None)
+        .await
+        .expect("key");
+    store.reset().await.expect("reset");
+    assert_eq!(store.count_users().await.expect("count"), 0);
+    let keys = store.list_signing_keys().await.expect("keys");
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].kid, key.kid);
+}
+
+async fn update_user_patches_fields_and_keeps_uniqueness(store: &dyn Store) {
+    let all = users(store, 2).await;
+    let updated = store
+        .update_user(
+            &all[0],
+            UserPatch {
+                first_name: Some(Some("Zed".into())),
+                email_verified: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("update");
+    assert_eq!(updated.first_name.as_deref(), Some("Zed"));
+    assert_eq!(updated.name.as_deref(), Some("Zed"));
+    assert!(updated.email_verified);
+    let err = store
+        .update_user(
+            &all[0],
+            UserPatch {
+                email: Some("U1@x.test".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("taken");
+    assert!(matches!(err, StoreError::Conflict { .. }));
+    assert!(matches!(
+        store.update_user("user_nope", UserPatch::default()).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
