@@ -837,7 +837,7 @@ impl AuthKit {
                 .await
                 .map_err(|e| {
                     fail(match e {
-                        NewSessionError::Token(v) => CallbackError::InvalidAccessToken(v),
+                        NewSessionError::Token(v, _) => CallbackError::InvalidAccessToken(v),
                         NewSessionError::UserMismatch => CallbackError::UserMismatch,
                         NewSessionError::Seal(s) => CallbackError::Seal(s),
                     })
@@ -911,9 +911,10 @@ impl AuthKit {
                 Err(NewSessionError::UserMismatch) => {
                     signed_out(CookieUpdate::Clear, SignedOutReason::UserMismatch)
                 }
-                Err(NewSessionError::Token(e)) => {
-                    signed_out(CookieUpdate::Clear, SignedOutReason::InvalidToken(e))
-                }
+                Err(NewSessionError::Token(e, keep)) => signed_out(
+                    keep.map_or(CookieUpdate::Clear, CookieUpdate::Set),
+                    SignedOutReason::InvalidToken(e),
+                ),
             },
             Err(error) => {
                 let transient = error.is_transient();
@@ -979,7 +980,7 @@ impl AuthKit {
             .session_from_response(response, Some(&session))
             .await
             .map_err(|e| match e {
-                NewSessionError::Token(v) => SwitchError::InvalidAccessToken(v),
+                NewSessionError::Token(v, _) => SwitchError::InvalidAccessToken(v),
                 NewSessionError::UserMismatch => {
                     SwitchError::InvalidAccessToken(VerifyError::InvalidClaims("user mismatch"))
                 }
@@ -1078,13 +1079,10 @@ impl AuthKit {
         response: AuthenticateResponse,
         previous: Option<&Session>,
     ) -> Result<(Sealed, Authenticated), NewSessionError> {
-        let claims = self
-            .inner
-            .verifier
-            .verify(&response.access_token)
-            .await
-            .map_err(NewSessionError::Token)?;
-        if claims.sub != response.user.id {
+        let verified = self.inner.verifier.verify(&response.access_token).await;
+        if let Ok(claims) = &verified
+            && claims.sub != response.user.id
+        {
             return Err(NewSessionError::UserMismatch);
         }
         let session = Session {
@@ -1097,11 +1095,18 @@ impl AuthKit {
                 .or_else(|| previous.and_then(|p| p.authentication_method.clone())),
             organization_id: None,
         };
-        let sealed = self
-            .inner
-            .cookie
-            .seal(&session, self.inner.clock.now())
-            .map_err(NewSessionError::Seal)?;
+        let sealed = self.inner.cookie.seal(&session, self.inner.clock.now());
+        let claims = match verified {
+            Ok(claims) => claims,
+            Err(e) => {
+                // The presented refresh token is spent; when the new token only failed for
+                // want of keys (JWKS outage, rotation inside the refetch cooldown), keep
+                // the new tokens so a later request can use them.
+                let keep = matches!(e, VerifyError::KeysUnavailable | VerifyError::UnknownKey);
+                return Err(NewSessionError::Token(e, sealed.ok().filter(|_| keep)));
+            }
+        };
+        let sealed = sealed.map_err(NewSessionError::Seal)?;
         let auth = Authenticated::new(
             claims,
             session.access_token,
@@ -1130,7 +1135,9 @@ impl AuthKit {
 }
 
 enum NewSessionError {
-    Token(VerifyError),
+    /// The new access token did not verify; carries the sealed new session when it is
+    /// worth keeping.
+    Token(VerifyError, Option<Sealed>),
     UserMismatch,
     Seal(SealError),
 }

@@ -547,6 +547,7 @@ impl WorkOsClientBuilder {
         Ok(WorkOsClient {
             sdk,
             base_url: trimmed.to_owned(),
+            base: parsed,
             client_id: self.client_id,
         })
     }
@@ -557,6 +558,7 @@ impl WorkOsClientBuilder {
 pub struct WorkOsClient {
     sdk: workos::Client,
     base_url: String,
+    base: Url,
     client_id: String,
 }
 
@@ -701,20 +703,14 @@ impl WorkOsClient {
         url
     }
 
-    /// The base URL joined with a fixed path. The base was checked in `build`, so the
-    /// fallback (the production host) is unreachable in practice.
+    /// The base URL with `path` appended to its path (a base may carry a path prefix).
     fn endpoint(&self, path: &str) -> Url {
-        Url::parse(&format!("{}{}", self.base_url, path))
-            .or_else(|_| Url::parse(&format!("{DEFAULT_BASE_URL}{path}")))
-            .unwrap_or_else(|_| unreachable_url())
+        let mut url = self.base.clone();
+        let joined = format!("{}{}", url.path().trim_end_matches('/'), path);
+        url.set_path(&joined);
+        url.set_query(None);
+        url
     }
-}
-
-#[allow(clippy::expect_used)]
-fn unreachable_url() -> Url {
-    // A constant that always parses; kept separate so the fallback chain above needs no
-    // unwrap on anything a caller controls.
-    Url::parse("https://api.workos.com/").expect("constant URL parses")
 }
 
 #[cfg(test)]

@@ -46,19 +46,25 @@ const REDIRECT_URI: &str = "http://localhost:3000/callback";
 
 struct Signer {
     pair: RsaKeyPair,
+    kid: &'static str,
 }
 
 impl Signer {
     fn new() -> Self {
+        Self::with_kid("k1")
+    }
+
+    fn with_kid(kid: &'static str) -> Self {
         Self {
             pair: RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap(),
+            kid,
         }
     }
 
     fn key_set(&self) -> KeySet {
         let pk = self.pair.public_key();
         let key = VerifyingKey::from_rsa_components(
-            "k1",
+            self.kid,
             pk.modulus().big_endian_without_leading_zero(),
             pk.exponent().big_endian_without_leading_zero(),
         )
@@ -67,7 +73,7 @@ impl Signer {
     }
 
     fn sign(&self, claims: &Value) -> String {
-        let header = json!({"alg": "RS256", "kid": "k1", "typ": "JWT"});
+        let header = json!({"alg": "RS256", "kid": self.kid, "typ": "JWT"});
         let input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -119,6 +125,8 @@ enum Mode {
     Normal,
     Unavailable,
     RejectAll,
+    /// Sign new tokens with a key the verifier does not have.
+    RotatedKey,
 }
 
 struct FakeState {
@@ -136,6 +144,7 @@ struct FakeState {
 #[derive(Clone)]
 struct Fake {
     signer: Arc<Signer>,
+    rotated: Arc<Signer>,
     clock: ManualClock,
     state: Arc<Mutex<FakeState>>,
     /// When set, refresh requests wait for it before answering.
@@ -147,6 +156,7 @@ impl Fake {
     fn new(clock: &ManualClock) -> Self {
         Self {
             signer: Arc::new(Signer::new()),
+            rotated: Arc::new(Signer::with_kid("k2")),
             clock: clock.clone(),
             state: Arc::new(Mutex::new(FakeState {
                 mode: Mode::Normal,
@@ -182,9 +192,12 @@ impl Fake {
         } else {
             json!({})
         };
-        let at = self
-            .signer
-            .access_token(self.clock.unix_seconds(), org, extra);
+        let signer = if s.mode == Mode::RotatedKey {
+            &self.rotated
+        } else {
+            &self.signer
+        };
+        let at = signer.access_token(self.clock.unix_seconds(), org, extra);
         (at, rt)
     }
 
@@ -243,7 +256,7 @@ async fn authenticate(State(fake): State<Fake>, Json(body): Json<Value>) -> Resp
                     return (StatusCode::SERVICE_UNAVAILABLE, "maintenance").into_response();
                 }
                 Mode::RejectAll => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant"),
-                Mode::Normal => {}
+                Mode::Normal | Mode::RotatedKey => {}
             }
             let requested = body["organization_id"].as_str().map(str::to_owned);
             if requested.as_deref() == Some("org_sso") {
@@ -756,6 +769,33 @@ async fn expired_token_with_terminal_failure_clears_the_cookie() {
             reason: SignedOutReason::RefreshFailed(_)
         }
     ));
+}
+
+#[tokio::test]
+async fn refreshed_token_with_an_unknown_key_is_kept_in_the_cookie_but_not_trusted() {
+    let h = harness().await;
+    let cookie = h.session_cookie(None);
+    h.clock.advance(Duration::from_secs(400));
+    h.fake.set_mode(Mode::RotatedKey);
+    let out = h.authkit.authenticate_session(Some(&cookie)).await;
+    assert!(out.auth().is_none());
+    assert!(matches!(
+        out,
+        SessionOutcome::SignedOut {
+            reason: SignedOutReason::InvalidToken(_),
+            ..
+        }
+    ));
+    // The rotated refresh token is not lost: it is in the new cookie.
+    let kept = h.open(out.cookie());
+    assert!(
+        h.fake
+            .state
+            .lock()
+            .unwrap()
+            .live
+            .contains_key(&kept.refresh_token)
+    );
 }
 
 #[tokio::test]
