@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use authkit::api_key::ApiKey;
-use authkit::claims::VerifiedClaims;
+use authkit::auth::Authenticated;
 use axum::extract::FromRequestParts;
 use http::request::Parts;
 
@@ -17,30 +17,18 @@ use crate::rejection::AuthRejection;
 /// API key.
 #[derive(Clone, Debug)]
 pub enum Principal {
-    /// A user, proven by a verified access token (from the session cookie or a bearer header).
-    User(Arc<UserPrincipal>),
+    /// A user, proven by a verified access token (from the session cookie or a bearer
+    /// header). Cookie sessions also carry the sealed user profile and impersonator.
+    User(Arc<Authenticated>),
     /// A WorkOS API key (`Authorization: Bearer sk_…`), validated through WorkOS.
     ApiKey(Arc<ApiKey>),
-}
-
-/// A user's verified token, and the session data that came with it (cookie sessions only).
-#[derive(Clone, Debug)]
-pub struct UserPrincipal {
-    /// The verified claims of the access token.
-    pub claims: VerifiedClaims,
-    /// The access token itself, for calling other services on the user's behalf.
-    pub access_token: Arc<str>,
-    /// The user profile sealed in the session cookie, when the request came with one.
-    pub user: Option<authkit::session::User>,
-    /// The impersonator recorded in the session cookie, if any.
-    pub impersonator: Option<authkit::session::Impersonator>,
 }
 
 impl Principal {
     /// The user id (`user_…`), for user principals.
     pub fn user_id(&self) -> Option<&str> {
         match self {
-            Principal::User(u) => Some(u.claims.user_id()),
+            Principal::User(u) => Some(u.user_id()),
             Principal::ApiKey(_) => None,
         }
     }
@@ -48,7 +36,7 @@ impl Principal {
     /// The organization the principal acts within.
     pub fn organization_id(&self) -> Option<&str> {
         match self {
-            Principal::User(u) => u.claims.organization_id(),
+            Principal::User(u) => u.organization_id(),
             Principal::ApiKey(k) => k.organization_id(),
         }
     }
@@ -56,7 +44,7 @@ impl Principal {
     /// Whether the principal holds `permission`.
     pub fn has_permission(&self, permission: &str) -> bool {
         match self {
-            Principal::User(u) => u.claims.has_permission(permission),
+            Principal::User(u) => u.has_permission(permission),
             Principal::ApiKey(k) => k.has_permission(permission),
         }
     }
@@ -64,13 +52,21 @@ impl Principal {
     /// Permission slugs.
     pub fn permissions(&self) -> &[String] {
         match self {
-            Principal::User(u) => &u.claims.permissions,
+            Principal::User(u) => u.permissions(),
             Principal::ApiKey(k) => &k.permissions,
         }
     }
 
+    /// Whether the principal is a user with role `role` (API keys have no roles).
+    pub fn has_role(&self, role: &str) -> bool {
+        match self {
+            Principal::User(u) => u.has_role(role),
+            Principal::ApiKey(_) => false,
+        }
+    }
+
     /// The user principal, or `UserSessionRequired`.
-    pub fn user(&self) -> Result<&UserPrincipal, AuthRejection> {
+    pub fn user(&self) -> Result<&Authenticated, AuthRejection> {
         match self {
             Principal::User(u) => Ok(u),
             Principal::ApiKey(_) => Err(AuthRejection::UserSessionRequired),
@@ -83,6 +79,15 @@ impl Principal {
             Ok(())
         } else {
             Err(AuthRejection::MissingPermission(permission.to_owned()))
+        }
+    }
+
+    /// `Ok` when the principal has role `role`, else a 403 rejection naming it.
+    pub fn require_role(&self, role: &str) -> Result<(), AuthRejection> {
+        if self.has_role(role) {
+            Ok(())
+        } else {
+            Err(AuthRejection::MissingRole(role.to_owned()))
         }
     }
 
@@ -139,5 +144,23 @@ impl<S: Send + Sync> FromRequestParts<S> for OptionalAuth {
             .get::<Resolution>()
             .ok_or(AuthRejection::LayerMissing)?;
         Ok(OptionalAuth(resolution.principal.clone()))
+    }
+}
+
+/// Extractor for the active organization id; rejects with 403 when the principal has none.
+///
+/// ```no_run
+/// use authkit_axum::Org;
+/// async fn projects(Org(organization_id): Org) -> String { organization_id }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Org(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Org {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Auth(principal) = Auth::from_request_parts(parts, state).await?;
+        Ok(Org(principal.require_organization()?.to_owned()))
     }
 }

@@ -22,6 +22,9 @@ pub enum AuthRejection {
     /// The principal is authenticated but lacks what the route requires.
     #[error("missing permission {0}")]
     MissingPermission(String),
+    /// The principal lacks the role the route requires.
+    #[error("missing role {0}")]
+    MissingRole(String),
     /// The principal is not scoped to an organization and the route needs one.
     #[error("no organization selected")]
     NoOrganization,
@@ -44,7 +47,9 @@ impl AuthRejection {
             Self::MissingCredentials | Self::InvalidCredentials | Self::UserSessionRequired => {
                 StatusCode::UNAUTHORIZED
             }
-            Self::MissingPermission(_) | Self::NoOrganization => StatusCode::FORBIDDEN,
+            Self::MissingPermission(_) | Self::MissingRole(_) | Self::NoOrganization => {
+                StatusCode::FORBIDDEN
+            }
             Self::LayerMissing => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -56,6 +61,7 @@ impl AuthRejection {
             Self::MissingCredentials => "unauthorized",
             Self::InvalidCredentials => "invalid_token",
             Self::MissingPermission(_) => "insufficient_permission",
+            Self::MissingRole(_) => "insufficient_role",
             Self::NoOrganization => "organization_required",
             Self::UserSessionRequired => "user_session_required",
             Self::LayerMissing => "server_error",
@@ -72,7 +78,7 @@ impl AuthRejection {
             Self::InvalidCredentials => Some(HeaderValue::from_static(
                 "Bearer error=\"invalid_token\", error_description=\"invalid or expired credentials\"",
             )),
-            Self::MissingPermission(_) | Self::NoOrganization => Some(HeaderValue::from_static(
+            Self::MissingPermission(_) | Self::MissingRole(_) | Self::NoOrganization => Some(HeaderValue::from_static(
                 "Bearer error=\"insufficient_scope\"",
             )),
             Self::LayerMissing | Self::Unavailable => None,
@@ -85,7 +91,13 @@ impl IntoResponse for AuthRejection {
         if self == Self::LayerMissing {
             tracing::error!("authkit extractor used on a route without AuthKitLayer");
         }
-        let body = Json(json!({ "error": self.code(), "message": self.to_string() }));
+        let mut body = json!({ "error": self.code(), "message": self.to_string() });
+        match &self {
+            Self::MissingPermission(p) => body["permission"] = json!(p),
+            Self::MissingRole(r) => body["role"] = json!(r),
+            _ => {}
+        }
+        let body = Json(body);
         let mut response = (self.status(), body).into_response();
         if let Some(challenge) = self.challenge() {
             response

@@ -301,6 +301,16 @@ impl Authenticated {
     }
 }
 
+impl Authenticated {
+    /// Verifies a bearer access token with `verifier` and returns its principal (no
+    /// session cookie, so no user profile). For APIs that accept only bearer tokens and
+    /// therefore have a [`Verifier`] but no [`AuthKit`].
+    pub async fn verify_bearer(verifier: &Verifier, token: &str) -> Result<Self, VerifyError> {
+        let claims = verifier.verify(token).await?;
+        Ok(Self::new(claims, token.to_owned(), None, None))
+    }
+}
+
 impl fmt::Debug for Authenticated {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Authenticated")
@@ -1024,8 +1034,7 @@ impl AuthKit {
 
     /// Authenticates an `Authorization: Bearer` access token (no session, no refresh).
     pub async fn authenticate_bearer(&self, token: &str) -> Result<Authenticated, VerifyError> {
-        let claims = self.inner.verifier.verify(token).await?;
-        Ok(Authenticated::new(claims, token.to_owned(), None, None))
+        Authenticated::verify_bearer(&self.inner.verifier, token).await
     }
 
     async fn verify(&self, token: &str) -> Verified {

@@ -223,8 +223,10 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound { entity, id } => {
                 Self::not_found(format!("{entity} not found: '{id}'."))
             }
+            // The spec lists these codes (`email_not_available`,
+            // `user_already_organization_member`, ...) under 400 `{code, message}`.
             StoreError::Conflict { code, message } => {
-                Self::coded(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+                Self::coded(StatusCode::BAD_REQUEST, code, message)
             }
             StoreError::Invalid { field, message } => {
                 tracing::debug!(%field, %message, "invalid store input");

@@ -2,11 +2,13 @@
 //! `GET /sso/jwks/{client_id}` exactly as production publishes them (wire §3.7), persisted in the
 //! store so tokens issued before a restart still verify after it.
 //!
-//! Why tokens are signed here by hand rather than with `jsonwebtoken::encode`: production headers
-//! are exactly `{"alg":"RS256","kid":…}` with no `typ` (wire §3.1), and jsonwebtoken's `Header`
-//! writes `typ` unless told otherwise and needs the key as PKCS#1 DER, while keys here are
-//! generated and stored as PKCS#8. A JWS is three base64url segments and one RSA
-//! signature, so signing directly with aws-lc-rs is short, and the header bytes are ours.
+//! Why tokens are signed here by hand rather than with `jsonwebtoken::encode`: production
+//! headers are exactly `{"alg":"RS256","kid":…}` with no `typ` (wire §3.1). jsonwebtoken can be
+//! told to omit `typ` (`Header::typ` is an `Option`, `Some("JWT")` by default), but its RSA
+//! `EncodingKey::from_rsa_der` takes PKCS#1 DER while the keys here are generated and stored as
+//! PKCS#8 (what aws-lc-rs exports and rcgen reads). A JWS is three base64url segments and one
+//! RSA signature, so signing with aws-lc-rs directly is shorter than converting key formats, and
+//! the header bytes are exactly ours.
 //!
 //! Rotation: [`KeyRing::rotate`] adds a key that becomes the signer and stamps every older key
 //! with `retire_after` = now + the access-token lifetime, so tokens the old key signed keep
@@ -31,8 +33,8 @@ use crate::clock::Clock;
 use crate::ids;
 use crate::store::{SigningKeyRecord, Store, StoreError};
 
-/// The precomputed JWKS body (cheap to clone).
-pub type Body = Arc<[u8]>;
+/// The precomputed JWKS body (reference-counted: cloning it copies nothing).
+pub type Body = axum::body::Bytes;
 
 /// A key operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -277,12 +279,12 @@ impl KeyRing {
     pub fn jwks_body(&self) -> Body {
         let set = self.current();
         let now = self.clock.now();
-        if set.next_retirement.is_some_and(|r| now >= r) {
-            if let Ok(rebuilt) = KeySet::build(set.all.clone(), now) {
-                let body = rebuilt.jwks.clone();
-                self.replace(rebuilt);
-                return body;
-            }
+        if set.next_retirement.is_some_and(|r| now >= r)
+            && let Ok(rebuilt) = KeySet::build(set.all.clone(), now)
+        {
+            let body = rebuilt.jwks.clone();
+            self.replace(rebuilt);
+            return body;
         }
         set.jwks.clone()
     }

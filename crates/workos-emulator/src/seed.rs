@@ -1,5 +1,5 @@
 //! Seed files: the YAML (or JSON) a team already feeds the official emulator (`workos/emulate`),
-//! read into typed, validated values and applied to a [`Store`](crate::store::Store).
+//! read into typed, validated values and applied to a [`Store`].
 //!
 //! The format is described in `shared/spec/seed-format.md`. Four top-level keys are supported now:
 //! `users`, `organizations`, `roles` and `permissions`. The other keys the official emulator knows
@@ -1867,6 +1867,25 @@ mod tests {
             seed.organizations[0].domains[0].state,
             SeedDomainState::Pending
         );
+    }
+
+    #[test]
+    fn json_errors_are_located_too() {
+        let text = r#"{"users": [{"email": "a@b.test"}],
+ "organizations": [{"name": "X", "memberships": [{"email": "zed@b.test"}]}]}"#;
+        let issue = only_issue(text);
+        assert_eq!(issue.kind, SeedIssueKind::UnknownUser);
+        assert_eq!(issue.path, "organizations[0].memberships[0].email");
+        assert_eq!(issue.location, at(2, 60));
+    }
+
+    #[test]
+    fn errors_under_anchors_point_at_the_anchored_node() {
+        let issue = only_issue(
+            "permissions: [{slug: p, name: P}]\nroles:\n  - &base\n    slug: a\n    name: A\n    permissions: [nope]\n",
+        );
+        assert_eq!(issue.kind, SeedIssueKind::UnknownPermission);
+        assert_eq!(issue.location, at(6, 19));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! - every response carries `X-Request-ID`, and method/path/status go to the request log that
 //!   `GET /_emulate/requests` shows (no query strings, headers or bodies: no secrets);
 //! - axum's plain-text rejections (bad JSON, wrong content type, body over the limit, unknown
-//!   method) are rewritten into the spec's JSON error bodies ([`json_rejections`]);
+//!   method) are rewritten into the spec's JSON error bodies ([`rejection_error`]);
 //! - management routes require `Authorization: Bearer <api key>` ([`require_api_key`]);
 //! - `/_emulate/*` answers only loopback peers ([`loopback_only`]).
 
@@ -253,10 +253,10 @@ async fn prepare(config: Config) -> Result<(TcpListener, AppState, SqliteStore),
         DataLocation::File(path) => SqliteStore::open_file(path, config.clock.clone()).await?,
         DataLocation::InMemory => SqliteStore::open_in_memory(config.clock.clone()).await?,
     };
-    if let Some(seed) = &config.seed {
-        if sqlite.count_users().await? == 0 {
-            seed.apply(&sqlite).await?;
-        }
+    if let Some(seed) = &config.seed
+        && sqlite.count_users().await? == 0
+    {
+        seed.apply(&sqlite).await?;
     }
     let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
     let addr = listener.local_addr()?;

@@ -307,14 +307,16 @@ async fn reused_code_is_refused_and_revokes_the_tokens_it_issued() {
 
 #[tokio::test]
 async fn code_expires_after_ten_minutes_of_emulated_time() {
-    let emu = start(config()).await;
+    // A pinned clock: only the control surface moves it, so the boundary is exact.
+    let clock = workos_emulator::Clock::pinned(chrono::Utc::now());
+    let emu = start(config().clock(clock)).await;
     let base = emu.base_url().to_owned();
     seed(emu.store().as_ref()).await;
     let fresh = code_for(&base, &[]).await;
     let stale = code_for(&base, &[]).await;
     advance_clock(&base, 599).await;
     assert_eq!(authenticate(&base, code_body(&fresh)).await.0, 200);
-    advance_clock(&base, 2).await;
+    advance_clock(&base, 1).await;
     let (status, err) = authenticate(&base, code_body(&stale)).await;
     assert_eq!(
         (status, err["error"].as_str()),

@@ -21,6 +21,7 @@ use workos::user_management::{
 use workos::{
     OrganizationDomainData, OrganizationDomainDataState, OrganizationInput,
     OrganizationMembershipStatus, PaginationOrder, UserManagementOrganizationMembershipStatuses,
+    UserOrganizationMembershipStatus,
 };
 use workos_emulator::seed::Seed;
 use workos_emulator::{Config, Emulator, RunningEmulator};
@@ -174,14 +175,26 @@ async fn user_lifecycle_through_the_official_client() {
 
     let mut patch = UpdateUserParamsBody::new();
     patch.first_name = Some("Augusta".into());
-    patch.email_verified = Some(false);
+    patch.external_id = Some("ext-augusta".into());
     let updated = users
         .update_user(&created.id, UpdateUserParams::new(patch))
         .await
         .unwrap();
     assert_eq!(updated.first_name.as_deref(), Some("Augusta"));
     assert_eq!(updated.last_name.as_deref(), Some("Lovelace"));
-    assert!(!updated.email_verified);
+    assert_eq!(updated.external_id.as_deref(), Some("ext-augusta"));
+    assert!(updated.email_verified);
+    // A verified address cannot be unverified (production's 400).
+    let mut patch = UpdateUserParamsBody::new();
+    patch.email_verified = Some(false);
+    let err = users
+        .update_user(&created.id, UpdateUserParams::new(patch))
+        .await
+        .unwrap_err();
+    assert_eq!(api_status(&err), 400);
+    assert!(
+        matches!(&err, workos::Error::Api(api) if api.code.as_deref() == Some("email_already_verified"))
+    );
 
     // The email filter is case-insensitive.
     let params = ListUsersParams {
@@ -321,6 +334,20 @@ async fn bad_bodies_get_the_spec_error_shapes() {
         json!([{"code":"required","field":"name"},{"code":"invalid","field":"domain_data.state"}])
     );
 
+    // Over the body limit (1 MiB by default): 413 with a JSON body.
+    let huge = format!(r#"{{"name":"{}"}}"#, "x".repeat(2 * 1024 * 1024));
+    let res = client
+        .post(format!("{}/organizations", emulator.base_url()))
+        .bearer_auth(API_KEY)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["message"].is_string(), "{body}");
+
     // Nothing was written by the refused requests.
     let (_, list) = http.get("/user_management/users").await;
     assert_eq!(list["data"], json!([]));
@@ -340,13 +367,26 @@ async fn duplicate_email_is_refused_case_insensitively() {
     let (status, body) = http
         .post("/user_management/users", json!({"email": "DUP@x.test"}))
         .await;
-    assert!(status.is_client_error(), "{status}");
-    assert!(
-        body["code"].is_string() && body["message"].is_string(),
-        "{body}"
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        json!({"code": "user_creation_error", "message": "Could not create user.",
+               "errors": [{"code": "email_not_available", "message": "This email is not available."}]})
     );
+    // Taking another user's address on update is refused too.
+    let (_, other) = http
+        .post("/user_management/users", json!({"email": "other@x.test"}))
+        .await;
+    let (status, body) = http
+        .put(
+            &format!("/user_management/users/{}", other["id"].as_str().unwrap()),
+            json!({"email": "Dup@X.test"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], "email_not_available");
     let (_, list) = http.get("/user_management/users").await;
-    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(list["data"].as_array().unwrap().len(), 2);
     emulator.shutdown().await;
 }
 
@@ -830,17 +870,14 @@ async fn memberships_lifecycle_through_the_official_client() {
         .await
         .unwrap();
     assert_eq!(updated.role.slug, "admin");
-    let (status, deactivated) = http
-        .put(
-            &format!(
-                "/user_management/organization_memberships/{}/deactivate",
-                membership.id
-            ),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{deactivated}");
-    assert_eq!(deactivated["status"], "inactive");
+    let deactivated = api
+        .deactivate_organization_membership(&membership.id)
+        .await
+        .unwrap();
+    assert!(matches!(
+        deactivated.status,
+        OrganizationMembershipStatus::Inactive
+    ));
     let params = ListOrganizationMembershipsParams {
         organization_id: Some(org_id.clone()),
         statuses: Some(vec![UserManagementOrganizationMembershipStatuses::Inactive]),
@@ -861,17 +898,15 @@ async fn memberships_lifecycle_through_the_official_client() {
         ))
         .await;
     assert_eq!(active["data"].as_array().unwrap().len(), 1);
-    let (status, reactivated) = http
-        .put(
-            &format!(
-                "/user_management/organization_memberships/{}/reactivate",
-                membership.id
-            ),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(reactivated["status"], "active");
+    let reactivated = api
+        .reactivate_organization_membership(&membership.id)
+        .await
+        .unwrap();
+    assert!(matches!(
+        reactivated.status,
+        UserOrganizationMembershipStatus::Active
+    ));
+    assert_eq!(reactivated.user.id, user_id);
 
     let fetched = api
         .get_organization_membership(&membership.id)
@@ -1161,8 +1196,9 @@ async fn deleted_organization_sessions_are_ended() {
 #[tokio::test]
 async fn seeded_pinned_ids_are_kept() {
     let seed = Seed::parse(
-        "users:\n  - {email: p@x.test, id: user_pinned_1}\n\
-         organizations:\n  - name: Pinned\n    id: org_pinned_1\n    external_id: ext-pinned\n    memberships:\n      - {email: p@x.test, status: inactive}\n",
+        "users:\n  - {email: p@x.test, id: user_pinned_1}\n  - {email: q@x.test}\n\
+         roles:\n  - {slug: member, name: Member, is_default_role: true}\n  - {slug: pinned-owner, name: Owner, type: OrganizationRole, organization_id: org_pinned_1}\n\
+         organizations:\n  - name: Pinned\n    id: org_pinned_1\n    external_id: ext-pinned\n    memberships:\n      - {email: p@x.test, status: inactive}\n      - {email: q@x.test, role: pinned-owner}\n",
     )
     .unwrap();
     let emulator = Emulator::start(Config::default().in_memory().port(0).seed(Arc::new(seed)))
@@ -1181,5 +1217,56 @@ async fn seeded_pinned_ids_are_kept() {
     assert_eq!(memberships["data"][0]["organization_id"], "org_pinned_1");
     assert_eq!(memberships["data"][0]["status"], "inactive");
     assert_eq!(memberships["data"][0]["role"]["slug"], "member");
+    // An organization role, created after its organization, is assignable in it.
+    let (_, owners) = http
+        .get("/user_management/organization_memberships?organization_id=org_pinned_1&statuses=active")
+        .await;
+    assert_eq!(owners["data"][0]["user"]["email"], "q@x.test");
+    assert_eq!(owners["data"][0]["role"]["slug"], "pinned-owner");
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn pending_memberships_cannot_be_deactivated_or_reactivated() {
+    let seed = Seed::parse(
+        "users: [{email: i@x.test}]\norganizations:\n  - name: Invited\n    memberships: [{email: i@x.test, status: pending}]\n",
+    )
+    .unwrap();
+    let emulator = Emulator::start(Config::default().in_memory().port(0).seed(Arc::new(seed)))
+        .await
+        .unwrap();
+    let http = Http::new(&emulator);
+    let (_, users) = http.get("/user_management/users?email=i@x.test").await;
+    let user_id = users["data"][0]["id"].as_str().unwrap().to_owned();
+    let (_, list) = http
+        .get(&format!(
+            "/user_management/organization_memberships?user_id={user_id}&statuses=pending"
+        ))
+        .await;
+    let om = list["data"][0]["id"].as_str().unwrap().to_owned();
+    for (action, code) in [
+        (
+            "deactivate",
+            "cannot_deactivate_pending_organization_membership",
+        ),
+        (
+            "reactivate",
+            "cannot_reactivate_pending_organization_membership",
+        ),
+    ] {
+        let (status, body) = http
+            .put(
+                &format!("/user_management/organization_memberships/{om}/{action}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{action}");
+        assert_eq!(body["code"], code);
+        assert!(body["message"].is_string());
+    }
+    let (_, still) = http
+        .get(&format!("/user_management/organization_memberships/{om}"))
+        .await;
+    assert_eq!(still["status"], "pending");
     emulator.shutdown().await;
 }

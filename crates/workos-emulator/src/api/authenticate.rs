@@ -111,6 +111,10 @@ struct PendingPayload {
 }
 
 fn parse_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<AuthenticateRequest> {
+    parse_raw(headers, body).map(AuthenticateRequest::without_blanks)
+}
+
+fn parse_raw(headers: &HeaderMap, body: &Bytes) -> ApiResult<AuthenticateRequest> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -147,15 +151,35 @@ fn invalid_client(description: &str) -> ApiError {
 }
 
 impl AuthenticateRequest {
+    /// Treats `""` like an absent field: clients that serialise empty strings for unset
+    /// options must not trip the PKCE-downgrade or client-secret checks.
+    fn without_blanks(self) -> Self {
+        let keep = |v: Option<String>| v.filter(|s| !s.is_empty());
+        Self {
+            grant_type: keep(self.grant_type),
+            client_id: keep(self.client_id),
+            client_secret: keep(self.client_secret),
+            code: keep(self.code),
+            code_verifier: keep(self.code_verifier),
+            refresh_token: keep(self.refresh_token),
+            organization_id: keep(self.organization_id),
+            email: keep(self.email),
+            password: keep(self.password),
+            pending_authentication_token: keep(self.pending_authentication_token),
+            ip_address: keep(self.ip_address),
+            user_agent: keep(self.user_agent),
+        }
+    }
+
     fn check_client(&self, state: &AppState) -> ApiResult<()> {
         let client_id = required(&self.client_id, "client_id")?;
         if client_id != state.config.client_id {
             return Err(invalid_client("Invalid client ID."));
         }
-        if let Some(secret) = &self.client_secret {
-            if !state.is_api_key(secret) {
-                return Err(invalid_client("Invalid client secret."));
-            }
+        if let Some(secret) = &self.client_secret
+            && !state.is_api_key(secret)
+        {
+            return Err(invalid_client("Invalid client secret."));
         }
         Ok(())
     }
@@ -225,14 +249,16 @@ async fn authorization_code(
     };
     if grant.used_at.is_some() {
         // RFC 6749 §4.1.2: deny, and revoke what the first redemption issued.
-        if let Some(link) = state
+        let link = state
             .store
             .consume_grant(CODE_REDEMPTION, &format!("{code_hash}:session"))
-            .await?
+            .await?;
+        if let Some(session_id) = link
+            .as_ref()
+            .and_then(|l| l.payload.get("session_id"))
+            .and_then(Value::as_str)
         {
-            if let Some(session_id) = link.payload.get("session_id").and_then(Value::as_str) {
-                state.store.end_session(session_id).await?;
-            }
+            state.store.end_session(session_id).await?;
         }
         return Err(ApiError::invalid_grant("The code has already been used."));
     }

@@ -188,59 +188,59 @@ fn bad_request(title: &str, message: &str) -> Response {
     pages::respond(StatusCode::BAD_REQUEST, pages::error_page(title, message))
 }
 
-fn validate(config: &Config, params: Params) -> Result<Valid, Response> {
+fn validate(config: &Config, params: Params) -> Result<Valid, Box<Response>> {
     match params.client_id.as_deref() {
         None | Some("") => {
-            return Err(bad_request(
+            return Err(Box::new(bad_request(
                 "Invalid sign-in request",
                 "The 'client_id' parameter is missing.",
-            ));
+            )));
         }
         Some(id) if id != config.client_id => {
-            return Err(bad_request(
+            return Err(Box::new(bad_request(
                 "Invalid sign-in request",
                 "The 'client_id' is not known to this emulator.",
-            ));
+            )));
         }
         Some(_) => {}
     }
     let redirect_uri = match params.redirect_uri.as_deref() {
         None | Some("") => {
-            return Err(bad_request(
+            return Err(Box::new(bad_request(
                 "Invalid sign-in request",
                 "The 'redirect_uri' parameter is missing.",
-            ));
+            )));
         }
         Some(uri) if !is_allowed_redirect(config, uri) => {
-            return Err(bad_request(
+            return Err(Box::new(bad_request(
                 "Invalid redirect URI",
                 "The 'redirect_uri' does not exactly match a redirect URI configured for this client.",
-            ));
+            )));
         }
         Some(uri) => uri.to_owned(),
     };
     if params.response_type.as_deref() != Some("code") {
-        return Err(bad_request(
+        return Err(Box::new(bad_request(
             "Invalid sign-in request",
             "The 'response_type' must be 'code'.",
-        ));
+        )));
     }
     if let Some(challenge) = &params.code_challenge {
         if params.code_challenge_method.as_deref() != Some("S256") {
-            return Err(bad_request(
+            return Err(Box::new(bad_request(
                 "Invalid sign-in request",
                 "Only the 'S256' code_challenge_method is supported.",
-            ));
+            )));
         }
         let well_formed = (43..=128).contains(&challenge.len())
             && challenge
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !well_formed {
-            return Err(bad_request(
+            return Err(Box::new(bad_request(
                 "Invalid sign-in request",
                 "The 'code_challenge' is malformed.",
-            ));
+            )));
         }
     }
     Ok(Valid {
@@ -355,7 +355,7 @@ async fn authorize(
     let pairs = pairs(query.unwrap_or_default().as_bytes());
     let valid = match validate(&state.config, Params::from_pairs(&pairs)) {
         Ok(valid) => valid,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     let auto = state.config.auto_approve
         || matches!(
@@ -427,7 +427,7 @@ async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     let pairs = pairs(&body);
     let valid = match validate(&state.config, Params::from_pairs(&pairs)) {
         Ok(valid) => valid,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     submit_valid(&state, &valid, &headers, &pairs)
         .await

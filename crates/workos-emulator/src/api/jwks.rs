@@ -21,7 +21,7 @@ async fn jwks(State(state): State<AppState>, Path(client_id): Path<String>) -> R
     if client_id != state.config.client_id {
         return ApiError::not_found(format!("Client not found: '{client_id}'.")).into_response();
     }
-    let mut response = json_bytes(state.keys.jwks_body().to_vec());
+    let mut response = json_bytes(state.keys.jwks_body());
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=60"),

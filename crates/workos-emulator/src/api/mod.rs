@@ -1,4 +1,5 @@
-//! The HTTP API, one module per WorkOS API area, composed into one router by [`router`].
+//! The HTTP API, one module per WorkOS API area, composed into one router by
+//! [`crate::server::router`].
 //!
 //! Public routes (hosted sign-in, authenticate, JWKS, logout) are open; the management routes
 //! sit behind [`crate::server::require_api_key`]; `/_emulate/*` is loopback-only.

@@ -2,11 +2,11 @@
 //!
 //! | Route | Answer |
 //! |---|---|
-//! | `POST /user_management/users` | 201 `user` |
+//! | `POST /user_management/users` | 201 `user`; a taken email is 400 `user_creation_error` with `errors:[{code:"email_not_available"}]` |
 //! | `GET /user_management/users` (`email`, `organization_id`, pagination) | list of `user` |
 //! | `GET /user_management/users/{id}` | `user` or 404 `{message}` |
 //! | `GET /user_management/users/external_id/{external_id}` | `user` or 404 |
-//! | `PUT /user_management/users/{id}` | `user` |
+//! | `PUT /user_management/users/{id}` | `user`; 400 `email_already_verified` when unverifying, 400 `email_not_available` |
 //! | `DELETE /user_management/users/{id}` | 200, empty; memberships, sessions and refresh tokens go with it |
 //!
 //! Bodies are read field by field (see [`Fields`]) rather than through a derived `Deserialize`,
@@ -19,13 +19,13 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::model::{Metadata, User};
 use crate::pagination::{List, ListQuery};
-use crate::store::{NewUser, UserFilter, UserPatch};
+use crate::store::{NewUser, StoreError, UserFilter, UserPatch};
 
 /// Routes of this API area (the API-key layer is applied by the caller).
 pub fn router() -> Router<AppState> {
@@ -188,7 +188,20 @@ async fn create_user(
             locale: None,
             password_hash,
         })
-        .await?;
+        .await
+        .map_err(|err| match err {
+            // Production's answer to a taken address (observed, and what the official emulator
+            // matched): 400 `user_creation_error` with the reason in `errors`.
+            StoreError::Conflict { code, message } if code == "email_not_available" => {
+                ApiError::coded(
+                    StatusCode::BAD_REQUEST,
+                    "user_creation_error",
+                    "Could not create user.",
+                )
+                .with("errors", [json!({ "code": code, "message": message })])
+            }
+            other => other.into(),
+        })?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -245,8 +258,17 @@ async fn update_user(
 ) -> ApiResult<Json<User>> {
     let req = UpdateUser::parse(body)?;
     // Unknown id is a 404 before any password is hashed.
-    if state.store.get_user(&id).await?.is_none() {
-        return Err(user_not_found(&id));
+    let current = state
+        .store
+        .get_user(&id)
+        .await?
+        .ok_or_else(|| user_not_found(&id))?;
+    if current.email_verified && req.email_verified == Some(false) {
+        return Err(ApiError::coded(
+            StatusCode::BAD_REQUEST,
+            "email_already_verified",
+            "The user email has already been verified and cannot be unverified.",
+        ));
     }
     let password_hash = hash_password(req.password.as_deref())?;
     let user = state
@@ -266,7 +288,14 @@ async fn update_user(
                 password_hash,
             },
         )
-        .await?;
+        .await
+        .map_err(|err| match err {
+            // The spec lists `email_not_available` among update's 400 answers.
+            StoreError::Conflict { code, message } => {
+                ApiError::coded(StatusCode::BAD_REQUEST, code, message)
+            }
+            other => other.into(),
+        })?;
     Ok(Json(user))
 }
 
