@@ -3,6 +3,8 @@
 //! `authkit emulator` runs the local WorkOS-compatible server (crate `workos-emulator`) until
 //! Ctrl-C or SIGTERM, then shuts it down gracefully.
 
+mod dev;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -24,6 +26,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Start the emulator, the reference backend API and the admin app, seeded with a demo
+    /// tenant (or use real WorkOS when WORKOS_API_KEY and WORKOS_CLIENT_ID are set).
+    Dev(dev::DevArgs),
     /// Run the local WorkOS-compatible API server (hosted sign-in, authenticate, JWKS, users…).
     Emulator(EmulatorArgs),
 }
@@ -161,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Dev(args) => dev::run(args, shutdown_signal()).await,
         Command::Emulator(args) => run_emulator(args).await,
     }
 }

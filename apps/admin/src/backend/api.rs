@@ -1,13 +1,13 @@
 //! The backend's routes. Bearer tokens only (no cookies); JSON in and out; every failure
 //! is a JSON body with `error` and `message`, never a bare 500.
 
+use authkit_axum::{Auth, AuthKitLayer, AuthRejection, Principal};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use authkit_axum::{Auth, AuthKitLayer, AuthRejection, Principal};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -93,13 +93,15 @@ impl IntoResponse for ApiError {
 }
 
 fn tenant(principal: &Principal) -> Result<Tenant, ApiError> {
-    Ok(Tenant::from_verified_org_id(principal.require_organization()?))
+    Ok(Tenant::from_verified_org_id(
+        principal.require_organization()?,
+    ))
 }
 
 async fn me(Auth(principal): Auth) -> Result<Json<serde_json::Value>, ApiError> {
     let body = match &principal {
         Principal::User(user) => {
-            let c = &user.claims;
+            let c = user.claims();
             json!({
                 "kind": "user",
                 "user_id": c.user_id(),
