@@ -70,8 +70,8 @@ pub async fn run(
     let redirect_uri = format!("{admin_url}/callback");
     let cookie_password = cookie_password(&args)?;
 
-    let real_workos = std::env::var_os("WORKOS_API_KEY").is_some()
-        && std::env::var_os("WORKOS_CLIENT_ID").is_some();
+    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty());
+    let real_workos = set("WORKOS_API_KEY") && set("WORKOS_CLIENT_ID");
     let (emulator, config, credentials) = if real_workos {
         println!(
             "WORKOS_API_KEY and WORKOS_CLIENT_ID are set: using real WorkOS, not the emulator."

@@ -1018,12 +1018,25 @@ impl AuthKit {
             },
             None => None,
         };
+        // Only same-origin return paths are honoured, local or through WorkOS: the logout
+        // URL needs an absolute URL, so the path is resolved against the app's origin.
+        let local = return_to
+            .and_then(|r| ReturnPath::parse_with_origin(r, &self.inner.redirect_uri).ok())
+            .unwrap_or_else(ReturnPath::root);
         let redirect = match &session_id {
-            Some(sid) => self.inner.client.logout_url(sid, return_to).to_string(),
-            None => return_to
-                .and_then(|r| ReturnPath::parse_with_origin(r, &self.inner.redirect_uri).ok())
-                .unwrap_or_else(ReturnPath::root)
-                .into_string(),
+            Some(sid) => {
+                let absolute = self
+                    .inner
+                    .redirect_uri
+                    .join(local.as_str())
+                    .map(|u| u.to_string())
+                    .ok();
+                self.inner
+                    .client
+                    .logout_url(sid, absolute.as_deref())
+                    .to_string()
+            }
+            None => local.into_string(),
         };
         SignOut {
             redirect,

@@ -962,6 +962,20 @@ async fn sign_out_goes_to_the_logout_url_with_session_id_and_return_to() {
 }
 
 #[tokio::test]
+async fn sign_out_with_a_session_sends_only_absolute_same_origin_return_urls() {
+    let h = harness().await;
+    let cookie = h.session_cookie(None);
+    let out = h.authkit.sign_out(Some(&cookie), Some("/bye?x=1")).await;
+    let q = query(&url::Url::parse(&out.redirect).unwrap());
+    assert_eq!(q["return_to"], "http://localhost:3000/bye?x=1");
+    for evil in ["https://evil.com/", "//evil.com", "/\\evil.com"] {
+        let out = h.authkit.sign_out(Some(&cookie), Some(evil)).await;
+        let q = query(&url::Url::parse(&out.redirect).unwrap());
+        assert_eq!(q["return_to"], "http://localhost:3000/", "{evil}");
+    }
+}
+
+#[tokio::test]
 async fn sign_out_without_a_session_only_returns_to_safe_places() {
     let h = harness().await;
     let out = h.authkit.sign_out(None, Some("/goodbye")).await;

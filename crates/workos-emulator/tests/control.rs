@@ -123,3 +123,37 @@ async fn clock_can_be_set_and_advanced_and_tokens_follow_it() {
     assert_eq!(response.status(), 400);
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn rotate_keys_on_start_publishes_old_and_new_key() {
+    let dir = std::env::temp_dir().join(format!(
+        "workos-emulator-rotate-{}",
+        workos_emulator::ids::ulid()
+    ));
+    let db = dir.join("emulator.db");
+    let emu = start(config().data_file(&db)).await;
+    let first = emu.state().keys.signer().kid.clone();
+    emu.shutdown().await;
+
+    let emu = start(config().data_file(&db).rotate_keys_on_start(true)).await;
+    let base = emu.base_url().to_owned();
+    let jwks: Value = http()
+        .get(format!("{base}/sso/jwks/{CLIENT_ID}"))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
+    assert_eq!(kids.len(), 2);
+    assert!(kids.contains(&first.as_str()));
+    assert_ne!(emu.state().keys.signer().kid, first, "the new key signs");
+    emu.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

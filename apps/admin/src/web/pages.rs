@@ -207,7 +207,8 @@ pub fn dashboard(d: &Dashboard) -> Markup {
             @if d.organizations.len() > 1 {
                 div.card {
                     h2 { "Switch organization" }
-                    form method="post" action="/switch-organization" data-testid="org-switcher" {
+                    form method="post" action="/auth/switch-organization" data-testid="org-switcher" {
+                        input type="hidden" name="return_to" value="/dashboard?notice=switched";
                         select name="organization_id" aria-label="Organization" {
                             @for o in &d.organizations {
                                 option value=(o.id) selected[o.active] { (o.name) }
@@ -317,7 +318,7 @@ pub fn account(viewer: &Viewer, user_id: &str) -> Markup {
                     dt { "User id" } dd { code { (user_id) } }
                 }
             }
-            form method="post" action="/logout" {
+            form method="post" action="/auth/sign-out" {
                 button.btn.danger type="submit" data-testid="sign-out" { "Sign out" }
             }
         },
