@@ -91,13 +91,13 @@ impl AdminWeb {
 }
 
 /// A failed page: rendered as a readable HTML error page.
-struct WebError(Response);
+struct WebError(Box<Response>);
 
 impl WebError {
     fn page(principal: Option<&Principal>, status: StatusCode, title: &str, message: &str) -> Self {
         let viewer = principal.and_then(|p| user(p).ok()).map(viewer);
         let html = pages::error_page(viewer.as_ref(), status.as_u16(), title, message);
-        WebError((status, Html(html.into_string())).into_response())
+        WebError(Box::new((status, Html(html.into_string())).into_response()))
     }
 
     fn forbidden(principal: &Principal, what: &str) -> Self {
@@ -122,7 +122,7 @@ impl WebError {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
-        self.0
+        *self.0
     }
 }
 
@@ -455,9 +455,11 @@ impl AdminWeb {
         &self,
         user_id: &str,
     ) -> Result<Vec<workos::UserOrganizationMembership>, workos::Error> {
-        let mut params = ListOrganizationMembershipsParams::default();
-        params.user_id = Some(user_id.to_owned());
-        params.limit = Some(100);
+        let params = ListOrganizationMembershipsParams {
+            user_id: Some(user_id.to_owned()),
+            limit: Some(100),
+            ..Default::default()
+        };
         Ok(self
             .inner
             .workos
@@ -471,10 +473,12 @@ impl AdminWeb {
         &self,
         organization_id: &str,
     ) -> Result<Vec<workos::UserOrganizationMembership>, workos::Error> {
-        let mut params = ListOrganizationMembershipsParams::default();
-        params.organization_id = Some(organization_id.to_owned());
-        params.limit = Some(100);
-        params.order = Some(workos::PaginationOrder::Asc);
+        let params = ListOrganizationMembershipsParams {
+            organization_id: Some(organization_id.to_owned()),
+            limit: Some(100),
+            order: Some(workos::PaginationOrder::Asc),
+            ..Default::default()
+        };
         Ok(self
             .inner
             .workos
