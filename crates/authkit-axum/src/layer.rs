@@ -8,6 +8,13 @@
 //! to expire, refreshed through `authkit`'s single-flight, and the new cookie written back.
 //! A request that carries an `Authorization` header is judged on it alone: a bad bearer
 //! token is never rescued by a cookie.
+//!
+//! After a refresh the layer also rewrites the request's `Cookie` header, so a handler
+//! that reads the session cookie itself (sign-out, organization switch) sees the new
+//! session, not one whose refresh token has just been spent (WorkOS refresh tokens are
+//! single-use, and presenting a spent one can revoke the session). A `Set-Cookie` for the
+//! session written by the handler wins over the layer's: the callback's new session is
+//! not overwritten by a refreshed old one, and sign-out's deletion stands.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,7 +26,7 @@ use authkit::auth::{AuthKit, Authenticated, CookieUpdate, SessionOutcome};
 use authkit::verifier::Verifier;
 use axum::body::Body;
 use axum::response::{IntoResponse, Redirect, Response};
-use http::{HeaderValue, Request, header};
+use http::{HeaderMap, HeaderValue, Request, header};
 use tower::{Layer, Service};
 
 use crate::cookies::{CookieSettings, read_cookie};
@@ -58,6 +65,17 @@ struct Web {
     authkit: AuthKit,
     cookies: CookieSettings,
     sign_in_path: String,
+    /// The redirect URI's path (where [`crate::auth_routes`] serves the callback).
+    callback_path: String,
+}
+
+impl Web {
+    /// The sign-in and callback routes work signed out by nature; treating them as
+    /// public whatever the configured patterns say keeps a forgotten pattern from turning
+    /// into a redirect loop.
+    fn is_auth_route(&self, path: &str) -> bool {
+        path == self.sign_in_path || path == self.callback_path
+    }
 }
 
 impl AuthKitLayer {
@@ -82,6 +100,12 @@ impl AuthKitLayer {
     /// 401 JSON.
     pub fn web(authkit: AuthKit) -> Self {
         let cookies = CookieSettings::from_config(authkit.config());
+        let callback_path = authkit
+            .config()
+            .redirect_uri()
+            .map(|u| u.path().to_owned())
+            .filter(|p| p.starts_with('/') && p.len() > 1)
+            .unwrap_or_else(|| "/callback".to_owned());
         Self {
             inner: Arc::new(Inner {
                 verifier: authkit.verifier().clone(),
@@ -91,6 +115,7 @@ impl AuthKitLayer {
                     authkit,
                     cookies,
                     sign_in_path: "/auth/sign-in".to_owned(),
+                    callback_path,
                 }),
             }),
         }
@@ -131,10 +156,10 @@ impl AuthKitLayer {
     }
 }
 
-/// The outcome of resolving one request: who, and the cookie to write back.
+/// The outcome of resolving one request: who, and what to do with the session cookie.
 struct Resolved {
     resolution: Resolution,
-    set_cookie: Option<HeaderValue>,
+    cookie: CookieUpdate,
 }
 
 impl Inner {
@@ -143,22 +168,18 @@ impl Inner {
         if bearer != Bearer::None || self.web.is_none() {
             return Resolved {
                 resolution: self.resolve_bearer(bearer).await,
-                set_cookie: None,
+                cookie: CookieUpdate::Keep,
             };
         }
         let Some(web) = &self.web else {
             return Resolved {
                 resolution: failure(AuthRejection::MissingCredentials),
-                set_cookie: None,
+                cookie: CookieUpdate::Keep,
             };
         };
         let cookie = read_cookie(headers, web.cookies.name());
         let outcome = web.authkit.authenticate_session(cookie).await;
-        let set_cookie = match outcome.cookie() {
-            CookieUpdate::Keep => None,
-            CookieUpdate::Set(sealed) => Some(web.cookies.session(sealed.as_str())),
-            CookieUpdate::Clear => Some(web.cookies.clear_session()),
-        };
+        let cookie_update = outcome.cookie().clone();
         let resolution = match outcome {
             SessionOutcome::Authenticated { auth, .. } => Resolution {
                 principal: Some(Principal::User(Arc::new(*auth))),
@@ -175,7 +196,7 @@ impl Inner {
         };
         Resolved {
             resolution,
-            set_cookie,
+            cookie: cookie_update,
         }
     }
 
@@ -217,10 +238,7 @@ impl Inner {
     fn reject<B>(&self, request: &Request<B>, failure: AuthRejection) -> Response {
         match &self.web {
             Some(web) if !wants_json(request.method(), request.headers()) => {
-                let return_to = request
-                    .uri()
-                    .path_and_query()
-                    .map_or("/", |pq| pq.as_str());
+                let return_to = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
                 let query: String = url::form_urlencoded::Serializer::new(String::new())
                     .append_pair("return_to", return_to)
                     .finish();
@@ -275,11 +293,13 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();
         Box::pin(async move {
-            let Resolved {
-                resolution,
-                set_cookie,
-            } = layer.resolve(request.headers()).await;
-            let public = layer.public.matches(request.uri().path());
+            let Resolved { resolution, cookie } = layer.resolve(request.headers()).await;
+            let path = request.uri().path();
+            let public = layer.public.matches(path)
+                || layer
+                    .web
+                    .as_ref()
+                    .is_some_and(|web| web.is_auth_route(path));
             let mut response = if !public && resolution.principal.is_none() {
                 let failure = resolution
                     .failure
@@ -288,6 +308,9 @@ where
             } else {
                 let signed_in = resolution.principal.is_some();
                 request.extensions_mut().insert(resolution);
+                if let Some(web) = &layer.web {
+                    replace_session_cookie(request.headers_mut(), web.cookies.name(), &cookie);
+                }
                 let mut response = inner.call(request).await?;
                 if signed_in && layer.web.is_some() {
                     // Pages differ per session: shared caches must key on the cookie.
@@ -297,12 +320,115 @@ where
                 }
                 response
             };
-            if let Some(cookie) = set_cookie {
+            if let Some(web) = &layer.web {
+                let set_cookie = match &cookie {
+                    CookieUpdate::Keep => None,
+                    CookieUpdate::Set(sealed) => Some(web.cookies.session(sealed.as_str())),
+                    CookieUpdate::Clear => Some(web.cookies.clear_session()),
+                };
                 let headers = response.headers_mut();
-                headers.append(header::SET_COOKIE, cookie);
-                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                if let Some(set_cookie) = set_cookie
+                    && !sets_cookie(headers, web.cookies.name())
+                {
+                    headers.append(header::SET_COOKIE, set_cookie);
+                    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                }
             }
             Ok(response)
         })
+    }
+}
+
+/// Makes the request's `Cookie` header carry the session the layer just settled on: the
+/// refreshed seal, or no session cookie at all after a deletion. Other cookies are kept.
+fn replace_session_cookie(headers: &mut HeaderMap, name: &str, update: &CookieUpdate) {
+    let replacement = match update {
+        CookieUpdate::Keep => return,
+        CookieUpdate::Set(sealed) => Some(sealed.as_str()),
+        CookieUpdate::Clear => None,
+    };
+    let mut pairs: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| pair.split_once('=').is_none_or(|(n, _)| n != name))
+        .map(str::to_owned)
+        .collect();
+    if let Some(value) = replacement {
+        pairs.push(format!("{name}={value}"));
+    }
+    headers.remove(header::COOKIE);
+    if let Ok(value) = HeaderValue::from_str(&pairs.join("; "))
+        && !pairs.is_empty()
+    {
+        headers.insert(header::COOKIE, value);
+    }
+}
+
+/// Whether the response already carries a `Set-Cookie` for `name`.
+fn sets_cookie(headers: &HeaderMap, name: &str) -> bool {
+    headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split_once('=').is_some_and(|(n, _)| n.trim() == name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sealed() -> authkit::seal::Sealed {
+        let passwords =
+            authkit::seal::Passwords::single("a-very-long-cookie-password-of-at-least-32-chars")
+                .unwrap();
+        authkit::seal::seal_json(&1, &passwords, None, std::time::SystemTime::now()).unwrap()
+    }
+
+    #[test]
+    fn refreshed_session_replaces_the_request_cookie_and_keeps_the_others() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; wos-session=old"),
+        );
+        h.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        let new = sealed();
+        replace_session_cookie(&mut h, "wos-session", &CookieUpdate::Set(new.clone()));
+        assert_eq!(h.get_all(header::COOKIE).iter().count(), 1);
+        assert_eq!(
+            h[header::COOKIE].to_str().unwrap(),
+            format!("a=1; b=2; wos-session={}", new.as_str())
+        );
+        replace_session_cookie(&mut h, "wos-session", &CookieUpdate::Clear);
+        assert_eq!(h[header::COOKIE], "a=1; b=2");
+        replace_session_cookie(&mut h, "wos-session", &CookieUpdate::Keep);
+        assert_eq!(h[header::COOKIE], "a=1; b=2");
+    }
+
+    #[test]
+    fn clearing_the_only_cookie_removes_the_header() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_static("wos-session=old"));
+        replace_session_cookie(&mut h, "wos-session", &CookieUpdate::Clear);
+        assert!(h.get(header::COOKIE).is_none());
+    }
+
+    #[test]
+    fn a_handlers_session_cookie_is_recognised_by_name_only() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("wos-session-other=x; Path=/"),
+        );
+        assert!(!sets_cookie(&h, "wos-session"));
+        h.append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("wos-session=; Max-Age=0"),
+        );
+        assert!(sets_cookie(&h, "wos-session"));
     }
 }

@@ -78,9 +78,9 @@ impl AuthRejection {
             Self::InvalidCredentials => Some(HeaderValue::from_static(
                 "Bearer error=\"invalid_token\", error_description=\"invalid or expired credentials\"",
             )),
-            Self::MissingPermission(_) | Self::MissingRole(_) | Self::NoOrganization => Some(HeaderValue::from_static(
-                "Bearer error=\"insufficient_scope\"",
-            )),
+            Self::MissingPermission(_) | Self::MissingRole(_) | Self::NoOrganization => Some(
+                HeaderValue::from_static("Bearer error=\"insufficient_scope\""),
+            ),
             Self::LayerMissing | Self::Unavailable => None,
         }
     }

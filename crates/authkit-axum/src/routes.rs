@@ -108,7 +108,12 @@ fn error(headers: &HeaderMap, status: StatusCode, code: &str, message: &str) -> 
             html_escape(message),
             html_escape(code)
         );
-        (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            page,
+        )
+            .into_response()
     };
     response
         .headers_mut()
@@ -123,17 +128,17 @@ fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn start(
-    state: &RouteState,
-    headers: &HeaderMap,
-    query: SignInQuery,
-    sign_up: bool,
-) -> Response {
+fn start(state: &RouteState, headers: &HeaderMap, query: SignInQuery, sign_up: bool) -> Response {
     let return_path = match query.return_to.as_deref().map(ReturnPath::parse) {
         None => None,
         Some(Ok(path)) => Some(path),
         Some(Err(e)) => {
-            return error(headers, StatusCode::BAD_REQUEST, "invalid_return_to", &e.to_string());
+            return error(
+                headers,
+                StatusCode::BAD_REQUEST,
+                "invalid_return_to",
+                &e.to_string(),
+            );
         }
     };
     let options = SignInOptions {
@@ -151,7 +156,12 @@ fn start(
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "could not seal the sign-in state");
-            return error(headers, StatusCode::INTERNAL_SERVER_ERROR, "server_error", "Could not start sign-in.");
+            return error(
+                headers,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "Could not start sign-in.",
+            );
         }
     };
     let mut response = Redirect::to(redirect.url.as_str()).into_response();
@@ -166,9 +176,10 @@ fn start(
     }
     out.append(
         header::SET_COOKIE,
-        state
-            .cookies
-            .verifier(&redirect.verifier_cookie.name, redirect.verifier_cookie.value.as_str()),
+        state.cookies.verifier(
+            &redirect.verifier_cookie.name,
+            redirect.verifier_cookie.value.as_str(),
+        ),
     );
     out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
@@ -181,7 +192,12 @@ async fn sign_in(
 ) -> Response {
     match query {
         Ok(Query(q)) => start(&state, &headers, q, false),
-        Err(e) => error(&headers, StatusCode::BAD_REQUEST, "invalid_request", &e.body_text()),
+        Err(e) => error(
+            &headers,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &e.body_text(),
+        ),
     }
 }
 
@@ -192,7 +208,12 @@ async fn sign_up(
 ) -> Response {
     match query {
         Ok(Query(q)) => start(&state, &headers, q, true),
-        Err(e) => error(&headers, StatusCode::BAD_REQUEST, "invalid_request", &e.body_text()),
+        Err(e) => error(
+            &headers,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &e.body_text(),
+        ),
     }
 }
 
@@ -291,17 +312,31 @@ async fn switch_organization(
     form: Result<Form<SwitchForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
-        return error(&headers, StatusCode::BAD_REQUEST, "invalid_request", "organization_id is required.");
+        return error(
+            &headers,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "organization_id is required.",
+        );
     };
     let return_to = match form.return_to.as_deref().map(ReturnPath::parse) {
         None => ReturnPath::root(),
         Some(Ok(p)) => p,
         Some(Err(e)) => {
-            return error(&headers, StatusCode::BAD_REQUEST, "invalid_return_to", &e.to_string());
+            return error(
+                &headers,
+                StatusCode::BAD_REQUEST,
+                "invalid_return_to",
+                &e.to_string(),
+            );
         }
     };
     let cookie = read_cookie(&headers, state.cookies.name());
-    match state.authkit.switch_organization(cookie, &form.organization_id).await {
+    match state
+        .authkit
+        .switch_organization(cookie, &form.organization_id)
+        .await
+    {
         Ok(switched) => {
             let mut response = Redirect::to(return_to.as_str()).into_response();
             let out = response.headers_mut();
@@ -318,26 +353,44 @@ async fn switch_organization(
                 return match state.authkit.sign_in(options) {
                     Ok(redirect) => {
                         let mut response = Redirect::to(redirect.url.as_str()).into_response();
-                        response.headers_mut().append(
+                        let out = response.headers_mut();
+                        out.append(
                             header::SET_COOKIE,
                             state.cookies.verifier(
                                 &redirect.verifier_cookie.name,
                                 redirect.verifier_cookie.value.as_str(),
                             ),
                         );
+                        out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                         response
                     }
-                    Err(_) => error(&headers, StatusCode::INTERNAL_SERVER_ERROR, "server_error", "Could not start sign-in."),
+                    Err(_) => error(
+                        &headers,
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "server_error",
+                        "Could not start sign-in.",
+                    ),
                 };
             }
             tracing::info!(error = %e, "organization switch failed");
             let status = match &e {
                 authkit::auth::SwitchError::NotSignedIn => StatusCode::UNAUTHORIZED,
-                authkit::auth::SwitchError::Refresh(c) if c.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
+                authkit::auth::SwitchError::Refresh(c) if c.is_transient() => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 _ => StatusCode::FORBIDDEN,
             };
-            let mut response = error(&headers, status, "organization_switch_failed", &e.to_string());
-            if e.clear_cookie() {
+            let mut response = error(
+                &headers,
+                status,
+                "organization_switch_failed",
+                &e.to_string(),
+            );
+            // Only a dead refresh token ends the session. `SwitchError::clear_cookie` also
+            // says yes for any other 4xx, such as `organization_membership_not_found` when
+            // the user asks for an organization they are not in: that must not sign them
+            // out of the one they are in.
+            if refresh_token_is_dead(&e) {
                 response
                     .headers_mut()
                     .append(header::SET_COOKIE, state.cookies.clear_session());
@@ -345,4 +398,10 @@ async fn switch_organization(
             response
         }
     }
+}
+
+/// Whether a failed switch means the session's refresh token is unusable (`invalid_grant`):
+/// the only case where the session cookie is deleted.
+fn refresh_token_is_dead(e: &authkit::auth::SwitchError) -> bool {
+    matches!(e, authkit::auth::SwitchError::Refresh(c) if c.is_invalid_grant())
 }

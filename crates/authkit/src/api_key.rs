@@ -14,6 +14,11 @@
 //!   matters more than latency.
 //! - **No negative cache by default**: a key created a second ago must work at once.
 //!   A short negative TTL can be set to shield WorkOS from a client retrying a bad key.
+//! - **A budget for upstream checks** (default 20 per second, bursts of 40): every
+//!   uncached value costs a call made with *our* API key, so a flood of random `sk_…`
+//!   strings could otherwise spend the environment's WorkOS rate limit and break refreshes
+//!   for every user. Past the budget, unknown values fail fast as "unavailable" while
+//!   cached keys keep working.
 //! - **Bounded** (default 10 000 entries, oldest dropped first), and concurrent
 //!   validations of the same value share one upstream call (the single-flight from
 //!   [`crate::refresh`], without its grace window).
@@ -149,7 +154,21 @@ struct Inner {
     capacity: usize,
     cache: Mutex<Cache>,
     flights: SingleFlight<Option<ApiKey>, ClientError>,
+    checks_per_second: f64,
+    burst: f64,
+    bucket: Mutex<Bucket>,
 }
+
+/// Token bucket for upstream validations.
+struct Bucket {
+    tokens: f64,
+    refilled_at: SystemTime,
+}
+
+/// Default upstream validations per second (sustained).
+pub const DEFAULT_CHECKS_PER_SECOND: u32 = 20;
+/// Default burst of upstream validations.
+pub const DEFAULT_CHECK_BURST: u32 = 40;
 
 /// Validates API keys through WorkOS with a short cache; see the module docs.
 ///
@@ -177,9 +196,19 @@ pub struct ApiKeyValidatorBuilder {
     positive_ttl: Duration,
     negative_ttl: Duration,
     capacity: usize,
+    checks_per_second: u32,
+    burst: u32,
 }
 
 impl ApiKeyValidatorBuilder {
+    /// Upstream validations allowed per second, and the burst above that (defaults
+    /// [`DEFAULT_CHECKS_PER_SECOND`], [`DEFAULT_CHECK_BURST`]). Cached answers are free.
+    pub fn upstream_budget(mut self, per_second: u32, burst: u32) -> Self {
+        self.checks_per_second = per_second;
+        self.burst = burst.max(1);
+        self
+    }
+
     /// How long a valid key is trusted without asking again (default 60 s; zero
     /// disables caching).
     pub fn positive_ttl(mut self, ttl: Duration) -> Self {
@@ -213,6 +242,12 @@ impl ApiKeyValidatorBuilder {
                     entries: HashMap::new(),
                     order: VecDeque::new(),
                 }),
+                checks_per_second: f64::from(self.checks_per_second),
+                burst: f64::from(self.burst),
+                bucket: Mutex::new(Bucket {
+                    tokens: f64::from(self.burst),
+                    refilled_at: SystemTime::UNIX_EPOCH,
+                }),
             }),
         }
     }
@@ -228,6 +263,8 @@ impl ApiKeyValidator {
             positive_ttl: DEFAULT_POSITIVE_TTL,
             negative_ttl: Duration::ZERO,
             capacity: DEFAULT_CACHE_CAPACITY,
+            checks_per_second: DEFAULT_CHECKS_PER_SECOND,
+            burst: DEFAULT_CHECK_BURST,
         }
     }
 
@@ -242,6 +279,11 @@ impl ApiKeyValidator {
         let key = cache_key(value);
         if let Some(hit) = self.cached(&key) {
             return Ok(hit);
+        }
+        if !self.take_token() {
+            return Err(ClientError::InvalidRequest(
+                "API key validation budget exhausted; try again shortly".to_owned(),
+            ));
         }
         let client = self.inner.client.clone();
         let candidate = value.to_owned();
@@ -270,6 +312,25 @@ impl ApiKeyValidator {
     /// insert).
     pub fn cached_len(&self) -> usize {
         self.lock().entries.len()
+    }
+
+    /// Takes one upstream check from the token bucket; `false` when it is empty.
+    fn take_token(&self) -> bool {
+        let now = self.inner.clock.now();
+        let mut bucket = self.inner.bucket.lock().unwrap_or_else(|p| p.into_inner());
+        let elapsed = now
+            .duration_since(bucket.refilled_at)
+            .unwrap_or_default()
+            .as_secs_f64();
+        bucket.tokens =
+            (bucket.tokens + elapsed * self.inner.checks_per_second).min(self.inner.burst);
+        bucket.refilled_at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Cache> {
@@ -447,6 +508,40 @@ mod tests {
         assert_eq!(v.validate("sk_test_unknown").await.unwrap(), None);
         assert_eq!(v.validate("sk_test_unknown").await.unwrap(), None);
         assert_eq!(fake.calls.load(Ordering::SeqCst), 2);
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_random_keys_spends_only_the_upstream_budget() {
+        let fake = Fake::default();
+        let (base, server) = serve(fake.clone()).await;
+        let clock = ManualClock::at_unix_seconds(1_700_000_000);
+        let v = validator(&base, &clock, "sk_test_server")
+            .upstream_budget(5, 10)
+            .build();
+        let mut refused = 0;
+        for i in 0..50 {
+            match v.validate(&format!("sk_test_random{i}")).await {
+                Ok(None) => {}
+                Err(_) => refused += 1,
+                Ok(Some(_)) => panic!("random key accepted"),
+            }
+        }
+        assert_eq!(
+            fake.calls.load(Ordering::SeqCst),
+            10,
+            "only the burst reaches WorkOS"
+        );
+        assert_eq!(refused, 40);
+        clock.advance(Duration::from_secs(1));
+        for i in 0..10 {
+            let _ = v.validate(&format!("sk_test_later{i}")).await;
+        }
+        assert_eq!(
+            fake.calls.load(Ordering::SeqCst),
+            15,
+            "the budget refills at 5 per second"
+        );
         server.abort();
     }
 

@@ -431,7 +431,7 @@ impl SwitchError {
     /// failure (the refresh token is dead). Transient failures and step-up requirements
     /// leave the current session usable.
     pub fn clear_cookie(&self) -> bool {
-        matches!(self, SwitchError::Refresh(e) if !e.is_transient())
+        matches!(self, SwitchError::Refresh(e) if e.is_invalid_grant())
     }
 
     /// For [`SwitchError::SignInRequired`]: sign-in options targeting the organization.
@@ -1008,11 +1008,17 @@ impl AuthKit {
     /// if it is a safe local path or a URL on the redirect URI's origin, else `/`.
     pub async fn sign_out(&self, cookie_value: Option<&str>, return_to: Option<&str>) -> SignOut {
         let session_id = match cookie_value.filter(|v| !v.is_empty()) {
+            // Never wait on a JWKS fetch to sign out: the cached keys decide, and an
+            // expired token still names its session.
             Some(value) => match self.inner.cookie.unseal(value, self.inner.clock.now()) {
-                Ok(session) => match self.verify(&session.access_token).await {
-                    Verified::Valid(c) => c.sid.clone(),
-                    Verified::Expired(c) => c.sid.clone(),
-                    Verified::Invalid(_) => None,
+                Ok(session) => match self
+                    .inner
+                    .verifier
+                    .verify_without_fetch(&session.access_token)
+                {
+                    Ok(c) => c.sid.clone(),
+                    Err(VerifyError::Expired(c)) => c.sid.clone(),
+                    Err(_) => None,
                 },
                 Err(_) => None,
             },

@@ -161,12 +161,16 @@ impl Claims {
 
     /// When the token expires.
     pub fn expires_at(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(self.exp)
+        // Saturating: a signed but absurd `exp` must not panic on the request path.
+        UNIX_EPOCH
+            .checked_add(Duration::from_secs(self.exp))
+            .unwrap_or(UNIX_EPOCH + Duration::from_secs(u64::from(u32::MAX)))
     }
 
     /// When the token was issued, if it says.
     pub fn issued_at(&self) -> Option<SystemTime> {
-        self.iat.map(|s| UNIX_EPOCH + Duration::from_secs(s))
+        self.iat
+            .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)))
     }
 
     /// The token's total lifetime (`exp - iat`); WorkOS issues 300 s by default. The

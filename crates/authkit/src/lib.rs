@@ -8,17 +8,17 @@
 //! `authkit-axum` only move bytes between HTTP and it.
 
 pub mod config;
-pub mod seal;
-pub mod session;
 pub mod pkce;
 pub mod return_to;
+pub mod seal;
+pub mod session;
 pub mod webhook;
 
-pub mod claims;
-pub mod jwks;
-pub mod verifier;
-pub mod clock;
-pub mod client;
-pub mod refresh;
 pub mod api_key;
 pub mod auth;
+pub mod claims;
+pub mod client;
+pub mod clock;
+pub mod jwks;
+pub mod refresh;
+pub mod verifier;

@@ -95,7 +95,7 @@ fn user_object() -> String {
 /// authenticate/refresh response, so nothing is lost for long. Optional fields serialise as
 /// `null`, as `JSON.stringify` does for NODE's deserialised user. (No `#[serde(flatten)]`
 /// catch-all: it would make every request's cookie parse buffer the user twice.)
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     /// Always `"user"`.
@@ -281,27 +281,50 @@ impl SessionCookie {
     }
 
     /// Seals `session` with no expiration in the seal (lifetime comes from the cookie's
-    /// Max-Age and the tokens), as authkit-nextjs does. Logs a warning when name + value
-    /// exceed 4096 bytes, since browsers silently drop such cookies.
+    /// Max-Age and the tokens), as authkit-nextjs does.
+    ///
+    /// Browsers silently drop cookies over 4096 bytes, which would loop a sign-in or lose
+    /// a rotated refresh token, so a seal that would not fit is redone without the `user`
+    /// object (the access token carries everything authorization needs), and if even that
+    /// is too large, sealing fails with [`SealError::TooLong`] instead of writing a cookie
+    /// that cannot work.
     pub fn seal(&self, session: &Session, now: SystemTime) -> Result<Sealed, SealError> {
-        let sealed = if self.include_user || session.user.is_none() {
+        let slim = || Session {
+            user: None,
+            ..session.clone()
+        };
+        let mut sealed = if self.include_user || session.user.is_none() {
             seal::seal_json(session, &self.passwords, None, now)?
         } else {
-            let slim = Session {
-                user: None,
-                ..session.clone()
-            };
-            seal::seal_json(&slim, &self.passwords, None, now)?
+            seal::seal_json(&slim(), &self.passwords, None, now)?
         };
-        let size = self.name.len() + 1 + sealed.len();
-        if size > MAX_COOKIE_BYTES {
+        if self.fits(&sealed) {
+            return Ok(sealed);
+        }
+        if session.user.is_some() && self.include_user {
             tracing::warn!(
                 cookie = %self.name,
-                bytes = size,
-                "session cookie exceeds {MAX_COOKIE_BYTES} bytes; browsers will drop it (leave out the user object to shrink it)"
+                bytes = self.name.len() + 1 + sealed.len(),
+                "session cookie would exceed {MAX_COOKIE_BYTES} bytes; sealing it without the user object"
             );
+            sealed = seal::seal_json(&slim(), &self.passwords, None, now)?;
+            if self.fits(&sealed) {
+                return Ok(sealed);
+            }
         }
-        Ok(sealed)
+        tracing::error!(
+            cookie = %self.name,
+            bytes = self.name.len() + 1 + sealed.len(),
+            "session cookie exceeds {MAX_COOKIE_BYTES} bytes even without the user object"
+        );
+        Err(SealError::TooLong {
+            len: self.name.len() + 1 + sealed.len(),
+            max: MAX_COOKIE_BYTES,
+        })
+    }
+
+    fn fits(&self, sealed: &Sealed) -> bool {
+        self.name.len() + 1 + sealed.len() <= MAX_COOKIE_BYTES
     }
 
     /// Opens a cookie value. Values over 4096 bytes are refused before any parsing.
@@ -448,11 +471,28 @@ mod tests {
     }
 
     #[test]
-    fn oversized_session_still_seals() {
-        // The warning is logged; the seal itself must still be produced.
+    fn a_session_too_large_for_a_cookie_is_refused_not_written() {
         let mut s = Session::new("a".repeat(5000), "rt");
         s.user = None;
+        assert!(matches!(
+            cookie().seal(&s, now()),
+            Err(SealError::TooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn an_oversized_user_object_is_dropped_to_fit_the_cookie() {
+        let mut s = Session::new("a".repeat(1000), "rt");
+        let mut user = User {
+            id: "user_1".into(),
+            ..User::default()
+        };
+        user.first_name = Some("x".repeat(3000));
+        s.user = Some(user);
         let sealed = cookie().seal(&s, now()).unwrap();
-        assert!(sealed.len() > MAX_COOKIE_BYTES);
+        assert!(sealed.len() <= MAX_COOKIE_BYTES);
+        let back = cookie().unseal(sealed.as_str(), now()).unwrap();
+        assert!(back.user.is_none());
+        assert_eq!(back.access_token, s.access_token);
     }
 }

@@ -135,6 +135,10 @@ impl WebhookVerifier {
         body: &[u8],
         now: SystemTime,
     ) -> Result<(), WebhookError> {
+        // An empty key makes HMAC forgeable by anyone: no secret, no valid signature.
+        if self.key.0.is_empty() {
+            return Err(WebhookError::BadSignature);
+        }
         if body.len() > self.max_body {
             return Err(WebhookError::BodyTooLarge {
                 len: body.len(),
@@ -268,6 +272,19 @@ pub fn sign(secret: &WebhookSecret, timestamp_ms: u64, body: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_empty_secret_never_verifies_even_a_matching_mac() {
+        let empty = WebhookSecret::new("");
+        let body = br#"{"id":"event_1","event":"user.created","data":{},"created_at":"x"}"#;
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_000);
+        let header = sign(&empty, 1_700_000_000_000, body);
+        let verifier = WebhookVerifier::new(empty);
+        assert!(matches!(
+            verifier.verify_signature(&header, body, now),
+            Err(WebhookError::BadSignature)
+        ));
+    }
+
     use super::*;
 
     const SECRET: &str = "whsec_test_secret";
