@@ -18,7 +18,11 @@ pub enum Bearer<'a> {
     ApiKey(&'a str),
     /// `Bearer <jwt>`: an access token, to verify locally.
     AccessToken(&'a str),
-    /// Present but unusable: another scheme, several headers, over the size cap, empty.
+    /// A well-formed header with another scheme (`Basic …` from a staging site's HTTP
+    /// auth, say). Not a credential for us: web mode falls through to the cookie.
+    OtherScheme,
+    /// Present but unusable: several headers, over the size cap, an empty or malformed
+    /// bearer value.
     Invalid,
 }
 
@@ -29,6 +33,7 @@ impl std::fmt::Debug for Bearer<'_> {
             Bearer::None => "Bearer::None",
             Bearer::ApiKey(_) => "Bearer::ApiKey(..)",
             Bearer::AccessToken(_) => "Bearer::AccessToken(..)",
+            Bearer::OtherScheme => "Bearer::OtherScheme",
             Bearer::Invalid => "Bearer::Invalid",
         })
     }
@@ -49,7 +54,10 @@ pub fn bearer(headers: &HeaderMap) -> Bearer<'_> {
     let Some((scheme, token)) = value.split_once(' ') else {
         return Bearer::Invalid;
     };
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Bearer::OtherScheme;
+    }
+    if token.is_empty() || token.contains(' ') {
         return Bearer::Invalid;
     }
     if token.starts_with("sk_") {
@@ -90,7 +98,8 @@ mod tests {
             Bearer::ApiKey("sk_test_abc")
         );
         assert_eq!(bearer(&with("Bearer sk_bad!key")), Bearer::Invalid);
-        assert_eq!(bearer(&with("Basic dXNlcjpwYXNz")), Bearer::Invalid);
+        assert_eq!(bearer(&with("Basic dXNlcjpwYXNz")), Bearer::OtherScheme);
+        assert_eq!(bearer(&with("Bearer")), Bearer::Invalid);
         assert_eq!(bearer(&with("Bearer ")), Bearer::Invalid);
         assert_eq!(bearer(&with("Bearer a b")), Bearer::Invalid);
     }

@@ -67,12 +67,57 @@ struct Web {
     sign_in_path: String,
     /// The redirect URI's path (where [`crate::auth_routes`] serves the callback).
     callback_path: String,
+    /// `scheme://host[:port]` of the redirect URI: the only origin allowed to send
+    /// state-changing requests that ride on the session cookie.
+    app_origin: Option<String>,
 }
 
 impl Web {
     /// The sign-in and callback routes work signed out by nature; treating them as
     /// public whatever the configured patterns say keeps a forgotten pattern from turning
     /// into a redirect loop.
+    /// Cross-site request forgery defence for requests that ride on the session cookie.
+    ///
+    /// `SameSite=Lax` alone is not enough: `WORKOS_COOKIE_SAMESITE=none` is a supported
+    /// setting, and every port of `localhost` (and every subdomain) is the same *site*.
+    /// So an unsafe method (anything but GET, HEAD, OPTIONS, TRACE) carrying the session
+    /// cookie and no bearer credential must come from the app's own origin: by
+    /// `Sec-Fetch-Site` (`same-origin`, or `none` for a user-typed navigation) when the
+    /// browser sends it, else by `Origin`, else by `Referer`. Requests with none of these
+    /// come from non-browser clients, which cannot be tricked into sending a cookie.
+    fn check_same_origin<B>(&self, request: &Request<B>) -> Result<(), AuthRejection> {
+        let safe = matches!(
+            *request.method(),
+            http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::TRACE
+        );
+        let headers = request.headers();
+        let rides_on_cookie = read_cookie(headers, self.cookies.name()).is_some()
+            && matches!(
+                credentials::bearer(headers),
+                Bearer::None | Bearer::OtherScheme
+            );
+        if safe || !rides_on_cookie {
+            return Ok(());
+        }
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let same = |origin: &str| self.app_origin.as_deref() == Some(origin);
+        let allowed = if let Some(site) = header("sec-fetch-site") {
+            matches!(site, "same-origin" | "none")
+        } else if let Some(origin) = header("origin") {
+            same(origin)
+        } else if let Some(referer) = header("referer") {
+            url::Url::parse(referer).is_ok_and(|u| same(&u.origin().ascii_serialization()))
+        } else {
+            true
+        };
+        if allowed {
+            Ok(())
+        } else {
+            tracing::info!(method = %request.method(), path = request.uri().path(), "cross-site request with the session cookie refused");
+            Err(AuthRejection::CrossSiteRequest)
+        }
+    }
+
     fn is_auth_route(&self, path: &str) -> bool {
         path == self.sign_in_path || path == self.callback_path
     }
@@ -106,6 +151,10 @@ impl AuthKitLayer {
             .map(|u| u.path().to_owned())
             .filter(|p| p.starts_with('/') && p.len() > 1)
             .unwrap_or_else(|| "/callback".to_owned());
+        let app_origin = authkit
+            .config()
+            .redirect_uri()
+            .map(|u| u.origin().ascii_serialization());
         Self {
             inner: Arc::new(Inner {
                 verifier: authkit.verifier().clone(),
@@ -116,6 +165,7 @@ impl AuthKitLayer {
                     cookies,
                     sign_in_path: "/auth/sign-in".to_owned(),
                     callback_path,
+                    app_origin,
                 }),
             }),
         }
@@ -165,7 +215,8 @@ struct Resolved {
 impl Inner {
     async fn resolve(&self, headers: &http::HeaderMap) -> Resolved {
         let bearer = credentials::bearer(headers);
-        if bearer != Bearer::None || self.web.is_none() {
+        let carries_bearer = !matches!(bearer, Bearer::None | Bearer::OtherScheme);
+        if carries_bearer || self.web.is_none() {
             return Resolved {
                 resolution: self.resolve_bearer(bearer).await,
                 cookie: CookieUpdate::Keep,
@@ -203,7 +254,7 @@ impl Inner {
     async fn resolve_bearer(&self, bearer: Bearer<'_>) -> Resolution {
         let outcome = match bearer {
             Bearer::None => Err(AuthRejection::MissingCredentials),
-            Bearer::Invalid => Err(AuthRejection::InvalidCredentials),
+            Bearer::Invalid | Bearer::OtherScheme => Err(AuthRejection::InvalidCredentials),
             Bearer::AccessToken(token) => {
                 match Authenticated::verify_bearer(&self.verifier, token).await {
                     Ok(auth) => Ok(Principal::User(Arc::new(auth))),
@@ -293,6 +344,11 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();
         Box::pin(async move {
+            if let Some(web) = &layer.web
+                && let Err(rejection) = web.check_same_origin(&request)
+            {
+                return Ok(rejection.into_response());
+            }
             let Resolved { resolution, cookie } = layer.resolve(request.headers()).await;
             let path = request.uri().path();
             let public = layer.public.matches(path)

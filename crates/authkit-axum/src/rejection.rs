@@ -32,6 +32,10 @@ pub enum AuthRejection {
     /// session is required).
     #[error("this route requires a user session")]
     UserSessionRequired,
+    /// A state-changing request carried the session cookie but came from another origin
+    /// (cross-site request forgery defence; see `AuthKitLayer::web`).
+    #[error("cross-site request refused")]
+    CrossSiteRequest,
     /// The extractor was used on a route the layer does not cover: a wiring bug.
     #[error("authkit layer missing")]
     LayerMissing,
@@ -47,9 +51,10 @@ impl AuthRejection {
             Self::MissingCredentials | Self::InvalidCredentials | Self::UserSessionRequired => {
                 StatusCode::UNAUTHORIZED
             }
-            Self::MissingPermission(_) | Self::MissingRole(_) | Self::NoOrganization => {
-                StatusCode::FORBIDDEN
-            }
+            Self::MissingPermission(_)
+            | Self::MissingRole(_)
+            | Self::NoOrganization
+            | Self::CrossSiteRequest => StatusCode::FORBIDDEN,
             Self::LayerMissing => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -64,6 +69,7 @@ impl AuthRejection {
             Self::MissingRole(_) => "insufficient_role",
             Self::NoOrganization => "organization_required",
             Self::UserSessionRequired => "user_session_required",
+            Self::CrossSiteRequest => "cross_site_request",
             Self::LayerMissing => "server_error",
             Self::Unavailable => "temporarily_unavailable",
         }
@@ -81,7 +87,7 @@ impl AuthRejection {
             Self::MissingPermission(_) | Self::MissingRole(_) | Self::NoOrganization => Some(
                 HeaderValue::from_static("Bearer error=\"insufficient_scope\""),
             ),
-            Self::LayerMissing | Self::Unavailable => None,
+            Self::LayerMissing | Self::Unavailable | Self::CrossSiteRequest => None,
         }
     }
 }

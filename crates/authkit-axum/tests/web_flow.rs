@@ -578,3 +578,58 @@ async fn sign_up_sends_the_browser_to_the_sign_up_screen() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Create an account"));
 }
+
+#[tokio::test]
+async fn cross_site_posts_with_the_session_cookie_are_refused() {
+    let emu = emulator();
+    let _gate = CLOCK_GATE.read().await;
+    let app = web_app(emu).await;
+    let mut browser = Browser::new(&app);
+    sign_in(&mut browser, &app, emu, "alice@acme.test", None).await;
+    let cross_site: [(&str, &str); 4] = [
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+        ("origin", "https://evil.example"),
+        ("referer", "http://localhost:1/elsewhere"),
+    ];
+    for (name, value) in cross_site {
+        let request = plain_client()
+            .post(app.url("/auth/sign-out"))
+            .header(name, value)
+            .form(&[("return_to", "/")]);
+        let hop = browser.send(&app.url("/auth/sign-out"), request).await;
+        assert_eq!(
+            hop.status,
+            StatusCode::FORBIDDEN,
+            "{name}: {value}: {hop:?}"
+        );
+        assert_eq!(hop.json()["error"], "cross_site_request");
+        assert!(
+            browser.cookie("wos-session").is_some(),
+            "still signed in after {name}"
+        );
+    }
+    // The app's own pages may post.
+    let request = plain_client()
+        .post(app.url("/auth/sign-out"))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("return_to", "/")]);
+    let hop = browser.send(&app.url("/auth/sign-out"), request).await;
+    assert_eq!(hop.status, StatusCode::SEE_OTHER, "{hop:?}");
+    assert!(browser.cookie("wos-session").is_none());
+}
+
+#[tokio::test]
+async fn basic_auth_in_front_of_the_app_does_not_hide_the_session() {
+    let emu = emulator();
+    let _gate = CLOCK_GATE.read().await;
+    let app = web_app(emu).await;
+    let mut browser = Browser::new(&app);
+    sign_in(&mut browser, &app, emu, "alice@acme.test", None).await;
+    let request = plain_client()
+        .get(app.url("/dashboard"))
+        .header("authorization", "Basic c3RhZ2luZzpzZWNyZXQ=")
+        .header("accept", "application/json");
+    let hop = browser.send(&app.url("/dashboard"), request).await;
+    assert_eq!(hop.status, StatusCode::OK, "{hop:?}");
+}
