@@ -458,8 +458,9 @@ impl Verifier {
             });
         }
         let hash = TokenHash::of(token);
-        if let Some(claims) = self.inner.cache.get(&hash) {
-            if self.now_before_exp(claims.exp) {
+        if let Some((claims, kid)) = self.inner.cache.get(&hash) {
+            let key_still_published = matches!(self.inner.keys.lookup(&kid), Lookup::Found(_));
+            if key_still_published && self.now_before_exp(claims.exp) {
                 self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(Prepared::Done(VerifiedClaims::new(claims, Minted(()))));
             }
@@ -502,7 +503,9 @@ impl Verifier {
                 Minted(()),
             ))));
         }
-        self.inner.cache.insert(hash, Arc::clone(&claims));
+        self.inner
+            .cache
+            .insert(hash, (Arc::clone(&claims), Arc::from(parsed.kid.as_ref())));
         Ok(VerifiedClaims::new(claims, Minted(())))
     }
 
@@ -734,10 +737,14 @@ type HashMapFast<V> = HashMap<TokenHash, V, BuildHasherDefault<PassThroughHasher
 
 const SHARDS: usize = 16;
 
+/// A verified token's claims and the `kid` that signed it: a hit only counts while that
+/// key is still published, so withdrawing a compromised key ends its tokens at once.
+type Cached = (Arc<Claims>, Arc<str>);
+
 #[derive(Default)]
 struct Generations {
-    current: HashMapFast<Arc<Claims>>,
-    previous: HashMapFast<Arc<Claims>>,
+    current: HashMapFast<Cached>,
+    previous: HashMapFast<Cached>,
 }
 
 struct TokenCache {
@@ -768,20 +775,20 @@ impl TokenCache {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    fn get(&self, hash: &TokenHash) -> Option<Arc<Claims>> {
+    fn get(&self, hash: &TokenHash) -> Option<Cached> {
         if self.generation_cap == 0 {
             return None;
         }
         let mut g = self.shard(hash);
         if let Some(c) = g.current.get(hash) {
-            return Some(Arc::clone(c));
+            return Some(c.clone());
         }
         let promoted = g.previous.remove(hash)?;
-        Self::insert_locked(&mut g, self.generation_cap, *hash, Arc::clone(&promoted));
+        Self::insert_locked(&mut g, self.generation_cap, *hash, promoted.clone());
         Some(promoted)
     }
 
-    fn insert(&self, hash: TokenHash, claims: Arc<Claims>) {
+    fn insert(&self, hash: TokenHash, claims: Cached) {
         if self.generation_cap == 0 {
             return;
         }
@@ -789,7 +796,7 @@ impl TokenCache {
         Self::insert_locked(&mut g, self.generation_cap, hash, claims);
     }
 
-    fn insert_locked(g: &mut Generations, cap: usize, hash: TokenHash, claims: Arc<Claims>) {
+    fn insert_locked(g: &mut Generations, cap: usize, hash: TokenHash, claims: Cached) {
         if g.current.len() >= cap && !g.current.contains_key(&hash) {
             g.previous = std::mem::take(&mut g.current);
         }
@@ -818,8 +825,11 @@ impl TokenCache {
 mod tests {
     use super::*;
 
-    fn claims(exp: u64) -> Arc<Claims> {
-        Arc::new(Claims::new_user_session("i", "u", "s", 0, exp))
+    fn claims(exp: u64) -> Cached {
+        (
+            Arc::new(Claims::new_user_session("i", "u", "s", 0, exp)),
+            Arc::from("kid"),
+        )
     }
 
     #[test]

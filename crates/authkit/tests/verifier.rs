@@ -671,6 +671,27 @@ async fn rotated_key_is_accepted_after_exactly_one_refetch() {
 }
 
 #[tokio::test]
+async fn withdrawing_a_key_ends_its_cached_tokens_at_once() {
+    let s = remote_setup(&[&keys().a, &keys().b]);
+    s.store.refresh().await.unwrap();
+    let token = keys().a.token(&user_claims(T0));
+    s.verifier.verify(&token).await.unwrap();
+    s.verifier.verify(&token).await.unwrap();
+    assert_eq!(s.verifier.stats().cache_hits, 1);
+    // Key A is compromised and withdrawn: its tokens stop verifying, cached or not.
+    s.fetcher.serve(jwks(&[&keys().b]));
+    s.store.refresh().await.unwrap();
+    assert!(matches!(
+        s.verifier.verify(&token).await,
+        Err(VerifyError::UnknownKey)
+    ));
+    s.verifier
+        .verify(&keys().b.token(&user_claims(T0)))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn first_use_loads_the_keys() {
     let s = remote_setup(&[&keys().a]);
     assert_eq!(s.fetcher.calls(), 0);
