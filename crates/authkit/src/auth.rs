@@ -644,7 +644,8 @@ impl AuthKitBuilder {
             Arc::clone(&clock),
             self.refresh_grace,
             DEFAULT_MAX_REMEMBERED,
-        );
+        )
+        .follow_rotations(|r: &AuthenticateResponse| Some(r.refresh_token.as_str()));
         Ok(AuthKit {
             inner: Arc::new(Inner {
                 config,

@@ -76,6 +76,10 @@ enum Slot<V, E> {
 
 struct State<V, E> {
     slots: HashMap<Key, Slot<V, E>>,
+    /// The newest successful result that consumed a refresh token, keyed by the token
+    /// alone (whatever the organization): lets a remembered result be followed along
+    /// later rotations, so nobody is handed a token that has since been spent.
+    successors: HashMap<Key, (V, SystemTime)>,
     /// Remembered results in completion order, for expiry and the size bound.
     remembered: VecDeque<(Key, SystemTime)>,
     next_id: u64,
@@ -83,6 +87,8 @@ struct State<V, E> {
 
 struct Inner<V, E> {
     state: Mutex<State<V, E>>,
+    /// Reads the refresh token a result hands out (see [`SingleFlight::follow_rotations`]).
+    next_token: Option<fn(&V) -> Option<&str>>,
     clock: SharedClock,
     grace: Duration,
     max_remembered: usize,
@@ -129,14 +135,27 @@ where
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
                     slots: HashMap::new(),
+                    successors: HashMap::new(),
                     remembered: VecDeque::new(),
                     next_id: 0,
                 }),
+                next_token: None,
                 clock,
                 grace,
                 max_remembered,
             }),
         }
+    }
+
+    /// Follow rotation chains: when a remembered result's refresh token has itself been
+    /// rotated since (say by an organization switch, which is a separate flight), a late
+    /// caller gets the newest result instead of one whose token is already spent.
+    /// `next_token` reads the refresh token a result hands out. Call before first use.
+    pub fn follow_rotations(mut self, next_token: fn(&V) -> Option<&str>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.next_token = Some(next_token);
+        }
+        self
     }
 
     /// Runs `refresh` for this refresh token and organization, unless a refresh for the
@@ -160,9 +179,11 @@ where
             let now = self.inner.clock.now();
             self.inner.expire(&mut state, now);
             match state.slots.get(&key) {
-                Some(Slot::Done { value, until }) if *until > now => return Ok(value.clone()),
+                Some(Slot::Done { value, until }) if *until > now => {
+                    return Ok(self.inner.newest(&state, value, now));
+                }
                 Some(Slot::Pending { result, .. }) => result.clone(),
-                _ => self.start(&mut state, key, refresh()),
+                _ => self.start(&mut state, key, token_key(refresh_token), refresh()),
             }
         };
         waiting.await
@@ -186,7 +207,13 @@ where
         state.remembered.len()
     }
 
-    fn start<Fut>(&self, state: &mut State<V, E>, key: Key, refresh: Fut) -> SharedResult<V, E>
+    fn start<Fut>(
+        &self,
+        state: &mut State<V, E>,
+        key: Key,
+        token_key: Key,
+        refresh: Fut,
+    ) -> SharedResult<V, E>
     where
         Fut: Future<Output = Result<V, E>> + Send + 'static,
     {
@@ -195,6 +222,7 @@ where
         let mut guard = Completion {
             inner: Arc::clone(&self.inner),
             key,
+            token_key,
             id,
             finished: false,
         };
@@ -227,8 +255,32 @@ impl<V, E> Inner<V, E> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// `value`, or the newest result along its chain of later rotations.
+    fn newest(&self, state: &State<V, E>, value: &V, now: SystemTime) -> V
+    where
+        V: Clone,
+    {
+        let mut current = value;
+        if let Some(next_token) = self.next_token {
+            // Bounded: each hop is a distinct completed rotation within the grace window.
+            for _ in 0..16 {
+                let Some(token) = next_token(current) else {
+                    break;
+                };
+                match state.successors.get(&token_key(token)) {
+                    Some((next, until)) if *until > now => current = next,
+                    _ => break,
+                }
+            }
+        }
+        current.clone()
+    }
+
     /// Drops remembered results that are past their window or over the bound.
     fn expire(&self, state: &mut State<V, E>, now: SystemTime) {
+        if state.successors.len() > self.max_remembered {
+            state.successors.retain(|_, (_, until)| *until > now);
+        }
         while let Some(&(key, until)) = state.remembered.front() {
             if until > now && state.remembered.len() <= self.max_remembered {
                 break;
@@ -245,6 +297,8 @@ impl<V, E> Inner<V, E> {
 struct Completion<V, E> {
     inner: Arc<Inner<V, E>>,
     key: Key,
+    /// The consumed refresh token's own key (no organization), for `successors`.
+    token_key: Key,
     id: u64,
     finished: bool,
 }
@@ -268,6 +322,11 @@ impl<V: Clone, E> Completion<V, E> {
                     },
                 );
                 state.remembered.push_back((self.key, until));
+                if self.inner.next_token.is_some() {
+                    state
+                        .successors
+                        .insert(self.token_key, (value.clone(), until));
+                }
                 self.inner.expire(&mut state, now);
             }
             _ => {
@@ -287,6 +346,11 @@ impl<V, E> Drop for Completion<V, E> {
             state.slots.remove(&self.key);
         }
     }
+}
+
+/// The key of a refresh token alone.
+fn token_key(refresh_token: &str) -> Key {
+    flight_key(refresh_token, None)
 }
 
 /// SHA-256 over the token and the organization id, with a tag telling "no
@@ -452,6 +516,30 @@ mod tests {
             .unwrap();
         }
         assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn a_late_caller_follows_later_rotations_and_never_gets_a_spent_token() {
+        // Results are the refresh token they hand out.
+        let clock = ManualClock::at_unix_seconds(1_000);
+        let sf = flights(&clock).follow_rotations(|v: &String| Some(v.as_str()));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let call = |answer: &'static str| {
+            let calls = Arc::clone(&calls);
+            move || async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, Fail>(answer.to_owned())
+            }
+        };
+        // rt_1 -> rt_2 (a plain refresh), then rt_2 -> rt_3 (an organization switch).
+        assert_eq!(sf.run("rt_1", None, call("rt_2")).await, Ok("rt_2".into()));
+        assert_eq!(
+            sf.run("rt_2", Some("org_b"), call("rt_3")).await,
+            Ok("rt_3".into())
+        );
+        // A straggler still holding rt_1 gets rt_3, not the spent rt_2.
+        assert_eq!(sf.run("rt_1", None, call("never")).await, Ok("rt_3".into()));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
