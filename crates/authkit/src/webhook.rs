@@ -255,11 +255,16 @@ fn parse_header(header: &str) -> Result<ParsedHeader<'_>, WebhookError> {
 }
 
 fn mac(secret: &str, timestamp: &str, body: &[u8]) -> hmac::Tag {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+    hmac_sha256(secret.as_bytes(), &[timestamp.as_bytes(), b".", body])
+}
+
+/// HMAC-SHA256 of the concatenated `parts` (checked against the Wycheproof vectors).
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> hmac::Tag {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
     let mut ctx = hmac::Context::with_key(&key);
-    ctx.update(timestamp.as_bytes());
-    ctx.update(b".");
-    ctx.update(body);
+    for part in parts {
+        ctx.update(part);
+    }
     ctx.sign()
 }
 
@@ -272,6 +277,32 @@ pub fn sign(secret: &WebhookSecret, timestamp_ms: u64, body: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hmac_matches_the_wycheproof_hmac_sha256_vectors() {
+        let set = wycheproof::mac::TestSet::load(wycheproof::mac::TestName::HmacSha256).unwrap();
+        let mut checked = 0;
+        for group in &set.test_groups {
+            // WorkOS signatures carry the full 256-bit tag; truncated-tag groups do not apply.
+            if group.tag_size != 256 {
+                continue;
+            }
+            for test in &group.tests {
+                let tag = hmac_sha256(&test.key, &[&test.msg]);
+                let matches =
+                    aws_lc_rs::constant_time::verify_slices_are_equal(tag.as_ref(), &test.tag)
+                        .is_ok();
+                assert_eq!(
+                    matches,
+                    test.result == wycheproof::TestResult::Valid,
+                    "tcId {}",
+                    test.tc_id
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 50, "only {checked} vectors checked");
+    }
+
     #[test]
     fn an_empty_secret_never_verifies_even_a_matching_mac() {
         let empty = WebhookSecret::new("");
