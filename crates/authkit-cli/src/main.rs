@@ -4,6 +4,7 @@
 //! Ctrl-C or SIGTERM, then shuts it down gracefully.
 
 mod dev;
+mod sync;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +32,9 @@ enum Command {
     Dev(dev::DevArgs),
     /// Run the local WorkOS-compatible API server (hosted sign-in, authenticate, JWKS, users…).
     Emulator(EmulatorArgs),
+    /// Mirror Directory Sync (directories, users, groups, memberships) into the app's
+    /// database from the Events API, exactly once and in order.
+    Sync(sync::SyncArgs),
 }
 
 #[derive(Debug, Args)]
@@ -168,5 +172,6 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Dev(args) => dev::run(args, shutdown_signal()).await,
         Command::Emulator(args) => run_emulator(args).await,
+        Command::Sync(args) => sync::run(args, shutdown_signal()).await,
     }
 }
