@@ -82,6 +82,9 @@ pub struct Config {
     pub body_limit: usize,
     /// How many requests `GET /_emulate/requests` remembers.
     pub request_log_size: usize,
+    /// How often queued webhooks are sent (default 500 ms); `None` sends them only on
+    /// `POST /_emulate/webhooks/deliver` (tests that drive delivery step by step).
+    pub webhook_interval: Option<std::time::Duration>,
 }
 
 impl Default for Config {
@@ -105,6 +108,7 @@ impl Default for Config {
             clock: Clock::real(),
             body_limit: 1024 * 1024,
             request_log_size: 200,
+            webhook_interval: Some(std::time::Duration::from_millis(500)),
         }
     }
 }
@@ -127,6 +131,13 @@ impl fmt::Debug for Config {
 }
 
 impl Config {
+    /// Sets how often queued webhooks are sent; `None` leaves it to
+    /// `POST /_emulate/webhooks/deliver`.
+    pub fn webhook_interval(mut self, every: Option<std::time::Duration>) -> Self {
+        self.webhook_interval = every;
+        self
+    }
+
     /// Sets the interface to bind.
     pub fn host(mut self, host: impl Into<String>) -> Self {
         self.host = host.into();

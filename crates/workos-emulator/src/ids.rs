@@ -37,6 +37,14 @@ pub const PASSWORD_RESET: &str = "password_reset_";
 pub const CONNECTION: &str = "conn_";
 /// `directory_`
 pub const DIRECTORY: &str = "directory_";
+/// `directory_user_`
+pub const DIRECTORY_USER: &str = "directory_user_";
+/// `directory_group_`
+pub const DIRECTORY_GROUP: &str = "directory_group_";
+/// `we_`
+pub const WEBHOOK_ENDPOINT: &str = "we_";
+/// `webhook_delivery_` (emulator-only object)
+pub const WEBHOOK_DELIVERY: &str = "webhook_delivery_";
 /// `api_key_`
 pub const API_KEY: &str = "api_key_";
 /// `client_`

@@ -2,8 +2,9 @@
 //!
 //! Official SDKs accept it unchanged when their base URL points at it: hosted sign-in
 //! (`/user_management/authorize`), `POST /user_management/authenticate`, the JWKS, sessions and
-//! logout, and the user-management API, with WorkOS's JSON shapes, error envelopes and id
-//! prefixes. Data persists in SQLite (a file by default, in memory for tests), time comes from
+//! logout, the user-management API, Directory Sync (directories, directory users and groups, fed
+//! by a per-directory SCIM 2.0 server), the Events API and signed webhooks, with WorkOS's JSON
+//! shapes, error envelopes and id prefixes. Data persists in SQLite (a file by default, in memory for tests), time comes from
 //! an injectable clock, and `/_emulate/*` lets tests reset, move time and inspect requests.
 //!
 //! ```no_run
@@ -16,8 +17,10 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layout: one module per WorkOS API area under [`api`]; persistence behind [`store::Store`];
-//! wire types in [`model`]; errors in [`error`]; signing in [`keys`] and [`tokens`].
+//! Layout: one module per WorkOS API area under [`api`] (SCIM in [`api::scim`]); persistence
+//! behind [`store::Store`], which records every change's event in the change's transaction;
+//! wire types in [`model`]; errors in [`error`]; signing in [`keys`] and [`tokens`]; webhook
+//! delivery in [`webhooks`].
 
 pub mod api;
 pub mod clock;
@@ -33,6 +36,7 @@ pub mod seed;
 pub mod server;
 pub mod store;
 pub mod tokens;
+pub mod webhooks;
 
 pub use clock::Clock;
 pub use config::{Config, ConfigError, DataLocation, SeedSource};

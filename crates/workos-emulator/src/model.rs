@@ -506,6 +506,247 @@ impl Session {
     }
 }
 
+/// An entry of the event stream (`event`): what `GET /events` lists and webhooks deliver.
+///
+/// `data` is the affected object as it was right after the change (for deletions: as it was
+/// before), already in its event shape (e.g. memberships without the embedded `user`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "object", rename = "event")]
+pub struct Event {
+    /// `event_<ULID>`, minted inside the writing transaction, so id order is commit order.
+    pub id: String,
+    /// The event name, e.g. `dsync.user.created`.
+    pub event: String,
+    /// The payload.
+    pub data: serde_json::Value,
+    /// The organization the event belongs to (filter of `GET /events`); not on the wire.
+    #[serde(skip)]
+    pub organization_id: Option<String>,
+    /// When the change happened (emulated clock).
+    #[serde(with = "ts")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// A directory (`directory`, wire §8): where an organization's people come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "object", rename = "directory")]
+pub struct Directory {
+    /// `directory_…`
+    pub id: String,
+    /// The owning organization.
+    pub organization_id: String,
+    /// Opaque key (WorkOS uses it in connection URLs).
+    pub external_key: String,
+    /// Provider type, e.g. `okta scim v2.0`, `generic scim v2.0`.
+    #[serde(rename = "type")]
+    pub directory_type: String,
+    /// `linked` once created here (REST vocabulary; events say `active`).
+    pub state: String,
+    /// Display name.
+    pub name: String,
+    /// The organization's primary domain, when it has one; omitted otherwise.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub domain: Option<String>,
+    /// Creation time.
+    #[serde(with = "ts")]
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    #[serde(with = "ts")]
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Provider types a directory may have (SPEC `Directory.type`).
+pub const DIRECTORY_TYPES: &[&str] = &[
+    "azure scim v2.0",
+    "bamboohr",
+    "breathe hr",
+    "cezanne hr",
+    "cyberark scim v2.0",
+    "fourth hr",
+    "generic scim v2.0",
+    "gsuite directory",
+    "hibob",
+    "sailpoint scim v2.0",
+    "jump cloud scim v2.0",
+    "okta scim v2.0",
+    "onelogin scim v2.0",
+    "people hr",
+    "personio",
+    "pingfederate scim v2.0",
+    "rippling scim v2.0",
+    "s3",
+    "sftp",
+    "sftp workday",
+    "workday",
+];
+
+/// State of a directory user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DirectoryUserState {
+    /// Provisioned and active in the IdP.
+    Active,
+    /// Suspended in the IdP.
+    Suspended,
+    /// Deactivated (SCIM `active: false`).
+    Inactive,
+}
+
+impl DirectoryUserState {
+    /// The wire string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Inactive => "inactive",
+        }
+    }
+
+    /// Parses the wire string.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "active" => Self::Active,
+            "suspended" => Self::Suspended,
+            "inactive" => Self::Inactive,
+            _ => return None,
+        })
+    }
+}
+
+/// JSON object attributes (`raw_attributes`, `custom_attributes`).
+pub type Attributes = serde_json::Map<String, serde_json::Value>;
+
+/// A person provisioned into a directory (`directory_user`, wire §8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "object", rename = "directory_user")]
+pub struct DirectoryUser {
+    /// `directory_user_…`; also the SCIM resource `id`.
+    pub id: String,
+    /// The directory.
+    pub directory_id: String,
+    /// The directory's organization.
+    pub organization_id: String,
+    /// The IdP's id for the user (SCIM `externalId`, else the SCIM `id`).
+    pub idp_id: String,
+    /// Primary email; nullable.
+    pub email: Option<String>,
+    /// Nullable.
+    pub first_name: Option<String>,
+    /// Nullable.
+    pub last_name: Option<String>,
+    /// Full name; nullable.
+    pub name: Option<String>,
+    /// `active`, `suspended` or `inactive`.
+    pub state: DirectoryUserState,
+    /// The provider's payload (the SCIM resource for SCIM directories).
+    pub raw_attributes: Attributes,
+    /// Mapped attributes (`username`, `emails`, `job_title`, …).
+    pub custom_attributes: Attributes,
+    /// The user's groups: only `GET /directory_users/{id}` fills it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub groups: Option<Vec<DirectoryGroup>>,
+    /// Creation time.
+    #[serde(with = "ts")]
+    pub created_at: DateTime<Utc>,
+    /// Last change of the user's own attributes (membership changes do not bump it).
+    #[serde(with = "ts")]
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A group of a directory (`directory_group`, wire §8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "object", rename = "directory_group")]
+pub struct DirectoryGroup {
+    /// `directory_group_…`; also the SCIM resource `id`.
+    pub id: String,
+    /// The IdP's id for the group (SCIM `externalId`, else the SCIM `id`).
+    pub idp_id: String,
+    /// The directory.
+    pub directory_id: String,
+    /// The directory's organization.
+    pub organization_id: String,
+    /// Display name.
+    pub name: String,
+    /// The provider's payload (the SCIM resource without `members`).
+    pub raw_attributes: Attributes,
+    /// Creation time.
+    #[serde(with = "ts")]
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    #[serde(with = "ts")]
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A webhook endpoint (`webhook_endpoint`, wire §6.1). Its `secret` is part of the REST object
+/// (as in WorkOS), but never of `Debug` output.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "object", rename = "webhook_endpoint")]
+pub struct WebhookEndpoint {
+    /// `we_…`
+    pub id: String,
+    /// Where events are POSTed.
+    pub endpoint_url: String,
+    /// The HMAC-SHA256 signing secret.
+    pub secret: String,
+    /// `enabled` or `disabled`.
+    pub status: String,
+    /// Subscribed event names (empty = every event).
+    pub events: Vec<String>,
+    /// Creation time.
+    #[serde(with = "ts")]
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    #[serde(with = "ts")]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for WebhookEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookEndpoint")
+            .field("id", &self.id)
+            .field("endpoint_url", &self.endpoint_url)
+            .field("secret", &"[redacted]")
+            .field("status", &self.status)
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One event queued for one endpoint, with its delivery history (emulator-only object, shown by
+/// `GET /_emulate/webhooks/deliveries`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "object", rename = "webhook_delivery")]
+pub struct WebhookDelivery {
+    /// `webhook_delivery_…`
+    pub id: String,
+    /// The endpoint.
+    pub endpoint_id: String,
+    /// The event delivered.
+    pub event_id: String,
+    /// The event name.
+    pub event: String,
+    /// `pending`, `delivered` or `failed` (gave up after the last retry).
+    pub status: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When the next attempt is due (pending only).
+    #[serde(with = "ts::option")]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// HTTP status of the last attempt, when one was received.
+    pub last_status_code: Option<u16>,
+    /// Why the last attempt failed, when it did.
+    pub last_error: Option<String>,
+    /// When a 2xx was received.
+    #[serde(with = "ts::option")]
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// Queue time.
+    #[serde(with = "ts")]
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    #[serde(with = "ts")]
+    pub updated_at: DateTime<Utc>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

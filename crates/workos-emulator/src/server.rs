@@ -79,6 +79,8 @@ pub struct AppInner {
     pub keys: KeyRing,
     /// Recent requests.
     pub requests: RequestLog,
+    /// Sends queued webhooks.
+    pub webhooks: crate::webhooks::Deliverer,
 }
 
 impl Deref for AppState {
@@ -118,6 +120,7 @@ impl AppState {
             clock,
             keys,
             requests,
+            webhooks: crate::webhooks::Deliverer::new(),
         })))
     }
 
@@ -205,6 +208,7 @@ impl Emulator {
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
         let app = router(state.clone());
+        let worker = spawn_webhook_worker(&state);
         let handle = tokio::spawn(async move {
             let result = axum::serve(
                 listener,
@@ -223,6 +227,7 @@ impl Emulator {
             state,
             shutdown: Some(tx),
             handle: Some(handle),
+            worker,
         })
     }
 
@@ -235,6 +240,7 @@ impl Emulator {
     ) -> Result<(), EmulatorError> {
         let (listener, state, sqlite) = prepare(config).await?;
         on_ready(&state.base_url);
+        let worker = spawn_webhook_worker(&state);
         let app = router(state);
         let result = axum::serve(
             listener,
@@ -242,9 +248,32 @@ impl Emulator {
         )
         .with_graceful_shutdown(signal)
         .await;
+        if let Some(worker) = worker {
+            worker.abort();
+        }
         sqlite.close().await;
         result.map_err(EmulatorError::from)
     }
+}
+
+/// Sends queued webhooks every `config.webhook_interval` until aborted.
+fn spawn_webhook_worker(state: &AppState) -> Option<JoinHandle<()>> {
+    let every = state.config.webhook_interval?;
+    let state = state.clone();
+    Some(tokio::spawn(async move {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            if let Err(e) = state
+                .webhooks
+                .tick(state.store.as_ref(), &state.clock)
+                .await
+            {
+                tracing::warn!(error = %e, "webhook delivery tick failed");
+            }
+        }
+    }))
 }
 
 async fn prepare(config: Config) -> Result<(TcpListener, AppState, SqliteStore), EmulatorError> {
@@ -280,6 +309,7 @@ pub struct RunningEmulator {
     state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<std::io::Result<()>>>,
+    worker: Option<JoinHandle<()>>,
 }
 
 impl RunningEmulator {
@@ -315,6 +345,10 @@ impl RunningEmulator {
 
     /// Stops accepting, lets in-flight requests finish, closes the store.
     pub async fn shutdown(mut self) {
+        if let Some(worker) = self.worker.take() {
+            worker.abort();
+            let _ = worker.await;
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -330,6 +364,9 @@ impl RunningEmulator {
 
 impl Drop for RunningEmulator {
     fn drop(&mut self) {
+        if let Some(worker) = self.worker.take() {
+            worker.abort();
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -343,17 +380,24 @@ pub fn router(state: AppState) -> Router {
         .merge(api::organizations::router())
         .merge(api::memberships::router())
         .merge(api::sessions::management_router())
+        .merge(api::events::router())
+        .merge(api::directories::router())
+        .merge(api::webhooks::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_api_key,
         ));
-    let control = api::control::router().route_layer(middleware::from_fn(loopback_only));
+    let control = api::control::router()
+        .merge(api::directories::control_router())
+        .merge(api::webhooks::control_router())
+        .route_layer(middleware::from_fn(loopback_only));
     Router::new()
         .route("/health", get(health))
         .merge(api::authorize::router())
         .merge(api::authenticate::router())
         .merge(api::jwks::router())
         .merge(api::sessions::public_router())
+        .merge(api::scim::router())
         .merge(management)
         .merge(control)
         .fallback(not_found)

@@ -3,7 +3,9 @@
 
 use chrono::{TimeDelta, Utc};
 use workos_emulator::Clock;
-use workos_emulator::model::{AuthMethod, DomainState, MembershipStatus, RoleType, SessionStatus};
+use workos_emulator::model::{
+    AuthMethod, DirectoryUserState, DomainState, MembershipStatus, RoleType, SessionStatus,
+};
 use workos_emulator::store::sqlite::SqliteStore;
 use workos_emulator::store::*;
 
@@ -70,7 +72,540 @@ backends!(
     grants_are_single_use,
     reset_wipes_data_but_keeps_signing_keys,
     update_user_patches_fields_and_keeps_uniqueness,
+    changes_record_their_events_and_failures_record_none,
+    events_page_oldest_first_by_id,
+    directories_filter_and_delete_with_their_people,
+    directory_users_are_unique_by_user_name_and_update_only_on_change,
+    group_membership_changes_record_one_event_per_actual_change,
+    webhook_queue_follows_subscriptions_attempts_and_redelivery,
 );
+
+async fn webhook_queue_follows_subscriptions_attempts_and_redelivery(store: &dyn Store) {
+    let hook = |events: Vec<String>, enabled: bool| NewWebhookEndpoint {
+        id: None,
+        endpoint_url: "http://127.0.0.1:9/hook".into(),
+        secret: "whsec_test_secret".into(),
+        enabled,
+        events,
+    };
+    let all = store
+        .create_webhook_endpoint(hook(vec![], true))
+        .await
+        .expect("endpoint");
+    let orgs = store
+        .create_webhook_endpoint(hook(vec!["organization.created".into()], true))
+        .await
+        .expect("endpoint");
+    store
+        .create_webhook_endpoint(hook(vec![], false))
+        .await
+        .expect("endpoint");
+    store.create_user(user("w@x.test")).await.expect("user");
+    store
+        .create_organization(NewOrganization {
+            name: "Acme".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("org");
+    let now = chrono::Utc::now() + TimeDelta::seconds(1);
+    let due = store.due_deliveries(now, 100).await.expect("due");
+    let pairs: Vec<(String, String)> = due
+        .iter()
+        .map(|d| (d.endpoint.id.clone(), d.event.event.clone()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            (all.id.clone(), "user.created".to_owned()),
+            (all.id.clone(), "organization.created".to_owned()),
+            (orgs.id.clone(), "organization.created".to_owned()),
+        ]
+    );
+    assert_eq!(due[0].endpoint.secret, "whsec_test_secret");
+    let first = &due[0].delivery;
+    let retry_at = now + TimeDelta::seconds(2);
+    let failed = store
+        .record_attempt(
+            &first.id,
+            AttemptOutcome::Failed {
+                status_code: Some(500),
+                error: "boom".into(),
+                retry_at: Some(retry_at),
+            },
+        )
+        .await
+        .expect("attempt");
+    assert_eq!((failed.status.as_str(), failed.attempts), ("pending", 1));
+    assert_eq!(store.due_deliveries(now, 100).await.expect("due").len(), 2);
+    let gave_up = store
+        .record_attempt(
+            &first.id,
+            AttemptOutcome::Failed {
+                status_code: None,
+                error: "timeout".into(),
+                retry_at: None,
+            },
+        )
+        .await
+        .expect("attempt");
+    assert_eq!((gave_up.status.as_str(), gave_up.attempts), ("failed", 2));
+    let again = store.redeliver(&first.id).await.expect("redeliver");
+    assert_eq!((again.status.as_str(), again.attempts), ("pending", 0));
+    let done = store
+        .record_attempt(&first.id, AttemptOutcome::Delivered { status_code: 204 })
+        .await
+        .expect("attempt");
+    assert_eq!(done.status, "delivered");
+    assert!(done.delivered_at.is_some());
+    let listed = store
+        .list_webhook_deliveries(Some(&orgs.id), None, 10)
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+    store
+        .delete_webhook_endpoint(&orgs.id)
+        .await
+        .expect("delete");
+    assert!(
+        store
+            .list_webhook_deliveries(Some(&orgs.id), None, 10)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(matches!(
+        store.redeliver("webhook_delivery_nope").await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn org_with_domain(store: &dyn Store, name: &str, domain: &str) -> String {
+    store
+        .create_organization(NewOrganization {
+            name: name.into(),
+            domains: vec![NewDomain {
+                domain: domain.into(),
+                state: DomainState::Verified,
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("org")
+        .id
+}
+
+async fn directory(store: &dyn Store, org: &str, name: &str) -> String {
+    store
+        .create_directory(NewDirectory {
+            organization_id: org.into(),
+            name: name.into(),
+            directory_type: "okta scim v2.0".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("directory")
+        .id
+}
+
+fn person(user_name: &str) -> DirectoryUserInput {
+    DirectoryUserInput {
+        user_name: user_name.into(),
+        external_id: None,
+        email: Some(user_name.into()),
+        first_name: Some("First".into()),
+        last_name: None,
+        name: None,
+        state: DirectoryUserState::Active,
+        raw_attributes: Default::default(),
+        custom_attributes: Default::default(),
+    }
+}
+
+fn team(name: &str) -> DirectoryGroupInput {
+    DirectoryGroupInput {
+        name: name.into(),
+        external_id: None,
+        raw_attributes: Default::default(),
+    }
+}
+
+fn dsync_events() -> EventFilter {
+    EventFilter {
+        events: [
+            "dsync.activated",
+            "dsync.deleted",
+            "dsync.user.created",
+            "dsync.user.updated",
+            "dsync.user.deleted",
+            "dsync.group.created",
+            "dsync.group.updated",
+            "dsync.group.deleted",
+            "dsync.group.user_added",
+            "dsync.group.user_removed",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..Default::default()
+    }
+}
+
+async fn directories_filter_and_delete_with_their_people(store: &dyn Store) {
+    let acme = org_with_domain(store, "Acme", "acme.test").await;
+    let beta = org_with_domain(store, "Beta", "beta.test").await;
+    let d1 = directory(store, &acme, "Acme Okta").await;
+    let d2 = directory(store, &beta, "Beta Entra").await;
+    assert!(matches!(
+        store
+            .create_directory(NewDirectory {
+                organization_id: "org_nope".into(),
+                name: "x".into(),
+                directory_type: "generic scim v2.0".into(),
+                ..Default::default()
+            })
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let got = store.get_directory(&d1).await.expect("get").expect("some");
+    assert_eq!(got.state, "linked");
+    assert_eq!(got.domain.as_deref(), Some("acme.test"));
+    let page = &PageRequest::first(10, Order::Asc);
+    let by = |filter: DirectoryFilter| async move {
+        let p = store.list_directories(&filter, page).await.expect("list");
+        ids(&p, |d| &d.id)
+    };
+    assert_eq!(
+        by(DirectoryFilter {
+            organization_id: Some(beta.clone()),
+            ..Default::default()
+        })
+        .await,
+        [d2.as_str()]
+    );
+    assert_eq!(
+        by(DirectoryFilter {
+            search: Some("okta".into()),
+            ..Default::default()
+        })
+        .await,
+        [d1.as_str()]
+    );
+    assert_eq!(
+        by(DirectoryFilter {
+            search: Some("%".into()),
+            ..Default::default()
+        })
+        .await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        by(DirectoryFilter {
+            domain: Some("BETA.test".into()),
+            ..Default::default()
+        })
+        .await,
+        [d2.as_str()]
+    );
+    let u = store
+        .create_directory_user(&d1, None, person("a@acme.test"))
+        .await
+        .expect("user");
+    store.delete_directory(&d1).await.expect("delete");
+    assert!(
+        store
+            .get_directory_user(&u.id)
+            .await
+            .expect("get")
+            .is_none()
+    );
+    store.delete_organization(&beta).await.expect("delete org");
+    assert!(store.get_directory(&d2).await.expect("get").is_none());
+    let events = store
+        .list_events(&dsync_events(), &PageRequest::first(100, Order::Asc))
+        .await
+        .expect("events");
+    let names: Vec<&str> = events.items.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "dsync.activated",
+            "dsync.activated",
+            "dsync.user.created",
+            "dsync.deleted",
+            "dsync.deleted"
+        ]
+    );
+    assert_eq!(events.items[0].data["state"], "active");
+    assert_eq!(events.items[0].data["domains"][0]["domain"], "acme.test");
+    assert_eq!(
+        events.items[4].organization_id.as_deref(),
+        Some(beta.as_str())
+    );
+}
+
+async fn directory_users_are_unique_by_user_name_and_update_only_on_change(store: &dyn Store) {
+    let org = org_with_domain(store, "Acme", "acme.test").await;
+    let d = directory(store, &org, "Okta").await;
+    let u = store
+        .create_directory_user(&d, None, person("Ann@acme.test"))
+        .await
+        .expect("user");
+    assert_eq!(u.idp_id, u.id);
+    assert_eq!(u.organization_id, org);
+    assert!(matches!(
+        store
+            .create_directory_user(&d, None, person("ann@ACME.test"))
+            .await,
+        Err(StoreError::Conflict { ref code, .. }) if code == "uniqueness"
+    ));
+    // Same attributes again: nothing changes, nothing recorded.
+    let same = store
+        .replace_directory_user(&u.id, person("Ann@acme.test"))
+        .await
+        .expect("same");
+    assert_eq!(same.updated_at, u.updated_at);
+    let mut changed = person("Ann@acme.test");
+    changed.state = DirectoryUserState::Inactive;
+    changed
+        .custom_attributes
+        .insert("department".into(), "Ops".into());
+    let updated = store
+        .replace_directory_user(&u.id, changed)
+        .await
+        .expect("changed");
+    assert_eq!(updated.state, DirectoryUserState::Inactive);
+    let filter = DirectoryUserFilter {
+        directory_id: Some(d.clone()),
+        user_name: Some("ANN@acme.test".into()),
+        ..Default::default()
+    };
+    let w = store
+        .window_directory_users(&filter, 0, 10)
+        .await
+        .expect("window");
+    assert_eq!((w.total, w.items.len()), (1, 1));
+    store.delete_directory_user(&u.id).await.expect("delete");
+    let events = store
+        .list_events(&dsync_events(), &PageRequest::first(100, Order::Asc))
+        .await
+        .expect("events");
+    let names: Vec<&str> = events.items.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "dsync.activated",
+            "dsync.user.created",
+            "dsync.user.updated",
+            "dsync.user.deleted"
+        ]
+    );
+    assert_eq!(
+        events.items[2].data["previous_attributes"],
+        serde_json::json!({"state": "active", "custom_attributes": {"department": null}})
+    );
+}
+
+async fn group_membership_changes_record_one_event_per_actual_change(store: &dyn Store) {
+    let org = org_with_domain(store, "Acme", "acme.test").await;
+    let d = directory(store, &org, "Okta").await;
+    let mut people = Vec::new();
+    for name in ["a", "b", "c"] {
+        people.push(
+            store
+                .create_directory_user(&d, None, person(&format!("{name}@acme.test")))
+                .await
+                .expect("user")
+                .id,
+        );
+    }
+    let g = store
+        .create_directory_group(&d, None, team("Eng"), vec![people[0].clone()])
+        .await
+        .expect("group");
+    assert!(matches!(
+        store
+            .update_directory_group(
+                &g.id,
+                None,
+                MemberChange::Edit {
+                    add: vec!["directory_user_nope".into()],
+                    remove: vec![people[0].clone()],
+                },
+            )
+            .await,
+        Err(StoreError::Invalid { .. })
+    ));
+    store
+        .update_directory_group(
+            &g.id,
+            None,
+            MemberChange::Edit {
+                add: vec![people[0].clone(), people[1].clone()],
+                remove: vec![people[2].clone()],
+            },
+        )
+        .await
+        .expect("edit");
+    store
+        .update_directory_group(
+            &g.id,
+            Some(team("Engineering")),
+            MemberChange::Replace(vec![people[1].clone(), people[2].clone()]),
+        )
+        .await
+        .expect("replace");
+    assert_eq!(
+        store
+            .directory_group_member_ids(&g.id)
+            .await
+            .expect("members")
+            .len(),
+        2
+    );
+    let of_c = store
+        .list_directory_groups(
+            &DirectoryGroupFilter {
+                user_id: Some(people[2].clone()),
+                ..Default::default()
+            },
+            &PageRequest::first(10, Order::Asc),
+        )
+        .await
+        .expect("groups");
+    assert_eq!(ids(&of_c, |g| &g.id), [g.id.as_str()]);
+    let in_group = store
+        .list_directory_users(
+            &DirectoryUserFilter {
+                group_id: Some(g.id.clone()),
+                ..Default::default()
+            },
+            &PageRequest::first(10, Order::Asc),
+        )
+        .await
+        .expect("users");
+    assert_eq!(ids(&in_group, |u| &u.id), people[1..].to_vec());
+    store.delete_directory_group(&g.id).await.expect("delete");
+    let events = store
+        .list_events(&dsync_events(), &PageRequest::first(100, Order::Asc))
+        .await
+        .expect("events");
+    let names: Vec<&str> = events.items.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        names[4..],
+        [
+            "dsync.group.created",
+            "dsync.group.user_added",
+            "dsync.group.user_added",
+            "dsync.group.updated",
+            "dsync.group.user_removed",
+            "dsync.group.user_added",
+            "dsync.group.deleted"
+        ]
+    );
+    let added = &events.items[5].data;
+    assert_eq!(added["directory_id"], d.as_str());
+    assert_eq!(added["user"]["id"], people[0].as_str());
+    assert_eq!(added["group"]["id"], g.id.as_str());
+    assert_eq!(
+        events.items[7].data["previous_attributes"],
+        serde_json::json!({"name": "Eng"})
+    );
+}
+
+fn all_events() -> EventFilter {
+    EventFilter::default()
+}
+
+async fn event_names(store: &dyn Store, filter: &EventFilter) -> Vec<String> {
+    store
+        .list_events(filter, &PageRequest::first(100, Order::Asc))
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .map(|e| e.event)
+        .collect()
+}
+
+async fn changes_record_their_events_and_failures_record_none(store: &dyn Store) {
+    let u = store.create_user(user("e@x.test")).await.expect("user");
+    assert!(store.create_user(user("E@x.test")).await.is_err());
+    let org = store
+        .create_organization(NewOrganization {
+            name: "Acme".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("org");
+    store
+        .create_membership(NewMembership {
+            id: None,
+            user_id: u.id.clone(),
+            organization_id: org.id.clone(),
+            role_slugs: vec![],
+            status: MembershipStatus::Active,
+        })
+        .await
+        .expect("membership");
+    assert!(store.delete_membership("om_nope").await.is_err());
+    store.delete_user(&u.id).await.expect("delete");
+    assert_eq!(
+        event_names(store, &all_events()).await,
+        [
+            "user.created",
+            "organization.created",
+            "organization_membership.created",
+            "organization_membership.deleted",
+            "user.deleted"
+        ]
+    );
+    let scoped = EventFilter {
+        organization_id: Some(org.id.clone()),
+        ..Default::default()
+    };
+    assert_eq!(
+        event_names(store, &scoped).await,
+        [
+            "organization.created",
+            "organization_membership.created",
+            "organization_membership.deleted"
+        ]
+    );
+    store.reset().await.expect("reset");
+    assert!(event_names(store, &all_events()).await.is_empty());
+}
+
+async fn events_page_oldest_first_by_id(store: &dyn Store) {
+    users(store, 5).await;
+    let filter = EventFilter {
+        events: vec!["user.created".into()],
+        ..Default::default()
+    };
+    let first = store
+        .list_events(&filter, &PageRequest::first(2, Order::Asc))
+        .await
+        .expect("page 1");
+    let all = store
+        .list_events(&filter, &PageRequest::first(100, Order::Asc))
+        .await
+        .expect("all");
+    assert_eq!(all.items.len(), 5);
+    assert_eq!(first.after.as_deref(), Some(all.items[1].id.as_str()));
+    let second = store
+        .list_events(
+            &filter,
+            &PageRequest {
+                limit: 10,
+                before: None,
+                after: first.after.clone(),
+                order: Order::Asc,
+            },
+        )
+        .await
+        .expect("page 2");
+    assert_eq!(ids(&second, |e| &e.id), ids(&all, |e| &e.id)[2..].to_vec());
+    assert_eq!(second.after, None);
+}
 
 async fn duplicate_email_is_a_conflict_case_insensitively(store: &dyn Store) {
     store.create_user(user("Ann@X.test")).await.expect("first");

@@ -2,13 +2,19 @@
 //! [`crate::server::router`].
 //!
 //! Public routes (hosted sign-in, authenticate, JWKS, logout) are open; the management routes
-//! sit behind [`crate::server::require_api_key`]; `/_emulate/*` is loopback-only.
+//! (including `/events`, `/directories`, `/directory_users`, `/directory_groups`,
+//! `/webhook_endpoints`) sit behind [`crate::server::require_api_key`]; `/scim/v2/{directory}/*`
+//! checks the directory's own bearer token ([`scim`]); `/_emulate/*` is loopback-only.
 
 pub mod authenticate;
 pub mod authorize;
 pub mod control;
+pub mod directories;
+pub mod events;
 pub mod jwks;
 pub mod memberships;
 pub mod organizations;
+pub mod scim;
 pub mod sessions;
 pub mod users;
+pub mod webhooks;

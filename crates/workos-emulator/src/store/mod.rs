@@ -10,14 +10,23 @@
 //! - Time comes from the [`Clock`](crate::clock::Clock) the backend was opened with.
 //! - Secrets are stored hashed (refresh tokens, codes) or as one-way password hashes; the
 //!   returned model types carry no secret at all.
+//! - Every change to a resource (user, organization, membership, session, directory, directory
+//!   user or group) writes its event (`user.created`, `dsync.group.user_added`, …) to the event
+//!   stream in the *same* transaction: a change without its event, or an event without its
+//!   change, cannot be observed.
 
+pub mod directories;
 pub mod sqlite;
+pub mod webhooks;
+
+pub use directories::*;
+pub use webhooks::*;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    AuthMethod, DomainState, Impersonator, MembershipStatus, Metadata, Organization,
+    AuthMethod, DomainState, Event, Impersonator, MembershipStatus, Metadata, Organization,
     OrganizationMembership, Permission, Role, RoleType, Session, SessionStatus, User,
 };
 
@@ -308,6 +317,19 @@ pub struct MembershipFilter {
     pub statuses: Vec<MembershipStatus>,
 }
 
+/// Filters of [`Store::list_events`]; every given filter must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Event names (any of; empty = every event).
+    pub events: Vec<String>,
+    /// Only events tied to this organization.
+    pub organization_id: Option<String>,
+    /// Only events created at or after this instant.
+    pub range_start: Option<DateTime<Utc>>,
+    /// Only events created before this instant.
+    pub range_end: Option<DateTime<Utc>>,
+}
+
 /// Input for [`Store::upsert_role`] (keyed by slug + organization).
 #[derive(Debug, Clone)]
 pub struct NewRole {
@@ -443,7 +465,7 @@ impl std::fmt::Debug for SigningKeyRecord {
 
 /// Everything the emulator persists. Object-safe: used as `Arc<dyn Store>`.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: DirectoryStore + WebhookStore + Send + Sync + 'static {
     // ---- users ----
     /// Creates a user. Duplicate email → `Conflict{code:"email_not_available"}`.
     async fn create_user(&self, new: NewUser) -> StoreResult<User>;
@@ -583,6 +605,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// All keys, oldest first.
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+
+    // ---- events ----
+    /// Lists the event stream. Every change above records its event in the transaction that
+    /// makes the change, with an id minted while holding the write lock, so id order is commit
+    /// order and an `after` cursor never skips an event that commits later.
+    async fn list_events(
+        &self,
+        filter: &EventFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Event>>;
 
     // ---- control ----
     /// Deletes every user, organization, role, permission, session, token and grant (signing

@@ -18,12 +18,15 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, Transaction};
 
 use super::*;
 use crate::clock::Clock;
 use crate::ids;
-use crate::model::{OrganizationDomain, SlimRole};
+use crate::model::{Event, OrganizationDomain, SlimRole};
+
+mod dsync;
+mod hooks;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -234,6 +237,125 @@ fn refresh_from_row(row: &SqliteRow) -> StoreResult<RefreshTokenRecord> {
     })
 }
 
+/// Appends one event to the stream. Call it inside the transaction of the change it records:
+/// the id is minted here, while that transaction holds SQLite's write lock, so ids are handed
+/// out in commit order.
+async fn record_event(
+    conn: &mut SqliteConnection,
+    name: &str,
+    data: &serde_json::Value,
+    organization_id: Option<&str>,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let id = ids::generate(ids::EVENT);
+    sqlx::query(
+        "INSERT INTO events (id, event, data, organization_id, created_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(name)
+    .bind(to_json(data)?)
+    .bind(organization_id)
+    .bind(ms(at))
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
+    hooks::enqueue(conn, &id, name, at).await
+}
+
+fn event_data<T: serde::Serialize>(value: &T) -> StoreResult<serde_json::Value> {
+    serde_json::to_value(value).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+/// A membership in its event shape (wire §6.3): no embedded `user`, no `organization_name`.
+fn membership_event_data(m: &OrganizationMembership) -> StoreResult<serde_json::Value> {
+    let mut data = event_data(m)?;
+    if let Some(object) = data.as_object_mut() {
+        object.remove("user");
+        object.remove("organization_name");
+    }
+    Ok(data)
+}
+
+fn event_from_row(row: &SqliteRow) -> StoreResult<Event> {
+    let data: String = row.try_get("data").map_err(backend)?;
+    Ok(Event {
+        id: row.try_get("id").map_err(backend)?,
+        event: row.try_get("event").map_err(backend)?,
+        data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+        organization_id: row.try_get("organization_id").map_err(backend)?,
+        created_at: dt(row.try_get("created_at").map_err(backend)?),
+    })
+}
+
+async fn fetch_user(conn: &mut SqliteConnection, id: &str) -> StoreResult<Option<User>> {
+    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(backend)?;
+    row.as_ref().map(user_from_row).transpose()
+}
+
+async fn fetch_organization(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> StoreResult<Option<Organization>> {
+    let row = sqlx::query(&format!(
+        "SELECT {ORG_COLUMNS} FROM organizations WHERE id = ?"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(backend)?;
+    let Some(row) = row else { return Ok(None) };
+    let mut org = organization_from_row(&row)?;
+    let rows = sqlx::query(
+        "SELECT id, organization_id, domain, state, verification_strategy, verification_token, \
+         created_at, updated_at FROM organization_domains WHERE organization_id = ? ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(conn)
+    .await
+    .map_err(backend)?;
+    org.domains = rows
+        .iter()
+        .map(domain_from_row)
+        .collect::<StoreResult<_>>()?;
+    Ok(Some(org))
+}
+
+/// Memberships (without `user`) where `column` (`m.id`, `m.user_id`, `m.organization_id`)
+/// equals `value`.
+async fn fetch_memberships(
+    conn: &mut SqliteConnection,
+    column: &str,
+    value: &str,
+) -> StoreResult<Vec<OrganizationMembership>> {
+    let rows = sqlx::query(&format!(
+        "{MEMBERSHIP_SELECT} WHERE {column} = ? ORDER BY m.id"
+    ))
+    .bind(value)
+    .fetch_all(conn)
+    .await
+    .map_err(backend)?;
+    rows.iter().map(membership_from_row).collect()
+}
+
+async fn fetch_session(
+    conn: &mut SqliteConnection,
+    id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<Session>> {
+    let row = sqlx::query(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+    .map_err(backend)?;
+    row.as_ref().map(|r| session_from_row(r, now)).transpose()
+}
+
 /// How a page query is laid out in SQL.
 struct PagePlan<'a> {
     cursor: Option<(&'a str, &'static str)>,
@@ -378,6 +500,17 @@ impl SqliteStore {
         self.clock.now()
     }
 
+    /// Work that must happen inside the transaction deleting an organization, before its row
+    /// goes (its directories' `dsync.deleted` events).
+    async fn before_organization_delete(
+        &self,
+        tx: &mut Transaction<'static, Sqlite>,
+        organization_id: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        Self::directories_gone_with_organization(tx, organization_id, at).await
+    }
+
     async fn domains_for(&self, org_ids: &[String]) -> StoreResult<Vec<OrganizationDomain>> {
         if org_ids.is_empty() {
             return Ok(Vec::new());
@@ -518,12 +651,14 @@ impl SqliteStore {
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn create_user(&self, new: NewUser) -> StoreResult<User> {
-        let now = ms(self.now());
+        let at = self.now();
+        let now = ms(at);
         let id = new.id.clone().unwrap_or_else(|| ids::generate(ids::USER));
         let name = new
             .name
             .clone()
             .or_else(|| derive_name(&new.first_name, &new.last_name));
+        let mut tx = self.write_tx().await?;
         let result = sqlx::query(
             "INSERT INTO users (id, email, email_norm, email_verified, first_name, last_name, name, \
              profile_picture_url, external_id, metadata, locale, password_hash, last_sign_in_at, \
@@ -543,7 +678,7 @@ impl Store for SqliteStore {
         .bind(&new.password_hash)
         .bind(now)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await;
         match result {
             Ok(_) => {}
@@ -565,9 +700,12 @@ impl Store for SqliteStore {
             }
             Err(e) => return Err(backend(e)),
         }
-        self.get_user(&id)
+        let user = fetch_user(&mut tx, &id)
             .await?
-            .ok_or_else(|| StoreError::not_found("User", id))
+            .ok_or_else(|| StoreError::not_found("User", id))?;
+        record_event(&mut tx, "user.created", &event_data(&user)?, None, at).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(user)
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
@@ -677,19 +815,43 @@ impl Store for SqliteStore {
             }
             Err(e) => return Err(backend(e)),
         }
+        record_event(
+            &mut tx,
+            "user.updated",
+            &event_data(&user)?,
+            None,
+            user.updated_at,
+        )
+        .await?;
         tx.commit().await.map_err(backend)?;
         Ok(user)
     }
 
     async fn delete_user(&self, id: &str) -> StoreResult<()> {
-        let result = sqlx::query("DELETE FROM users WHERE id = ?")
+        let at = self.now();
+        let mut tx = self.write_tx().await?;
+        let Some(user) = fetch_user(&mut tx, id).await? else {
+            return Err(StoreError::not_found("User", id));
+        };
+        let memberships = fetch_memberships(&mut tx, "m.user_id", id).await?;
+        sqlx::query("DELETE FROM users WHERE id = ?")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        if result.rows_affected() == 0 {
-            return Err(StoreError::not_found("User", id));
+        // The cascade removes the memberships; each one's deletion is an event of its own.
+        for m in &memberships {
+            record_event(
+                &mut tx,
+                "organization_membership.deleted",
+                &membership_event_data(m)?,
+                Some(&m.organization_id),
+                at,
+            )
+            .await?;
         }
+        record_event(&mut tx, "user.deleted", &event_data(&user)?, None, at).await?;
+        tx.commit().await.map_err(backend)?;
         Ok(())
     }
 
@@ -797,10 +959,19 @@ impl Store for SqliteStore {
             Err(e) => return Err(backend(e)),
         }
         Self::insert_domains(&mut tx, &id, &new.domains, now).await?;
-        tx.commit().await.map_err(backend)?;
-        self.get_organization(&id)
+        let org = fetch_organization(&mut tx, &id)
             .await?
-            .ok_or_else(|| StoreError::not_found("Organization", id))
+            .ok_or_else(|| StoreError::not_found("Organization", id.clone()))?;
+        record_event(
+            &mut tx,
+            "organization.created",
+            &event_data(&org)?,
+            Some(&id),
+            dt(now),
+        )
+        .await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(org)
     }
 
     async fn get_organization(&self, id: &str) -> StoreResult<Option<Organization>> {
@@ -922,21 +1093,53 @@ impl Store for SqliteStore {
                 .collect();
             Self::insert_domains(&mut tx, id, &added, ms(now)).await?;
         }
-        tx.commit().await.map_err(backend)?;
-        self.get_organization(id)
+        let org = fetch_organization(&mut tx, id)
             .await?
-            .ok_or_else(|| StoreError::not_found("Organization", id))
+            .ok_or_else(|| StoreError::not_found("Organization", id))?;
+        record_event(
+            &mut tx,
+            "organization.updated",
+            &event_data(&org)?,
+            Some(id),
+            now,
+        )
+        .await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(org)
     }
 
     async fn delete_organization(&self, id: &str) -> StoreResult<()> {
-        let result = sqlx::query("DELETE FROM organizations WHERE id = ?")
+        let at = self.now();
+        let mut tx = self.write_tx().await?;
+        let Some(org) = fetch_organization(&mut tx, id).await? else {
+            return Err(StoreError::not_found("Organization", id));
+        };
+        let memberships = fetch_memberships(&mut tx, "m.organization_id", id).await?;
+        self.before_organization_delete(&mut tx, id, at).await?;
+        sqlx::query("DELETE FROM organizations WHERE id = ?")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        if result.rows_affected() == 0 {
-            return Err(StoreError::not_found("Organization", id));
+        for m in &memberships {
+            record_event(
+                &mut tx,
+                "organization_membership.deleted",
+                &membership_event_data(m)?,
+                Some(id),
+                at,
+            )
+            .await?;
         }
+        record_event(
+            &mut tx,
+            "organization.deleted",
+            &event_data(&org)?,
+            Some(id),
+            at,
+        )
+        .await?;
+        tx.commit().await.map_err(backend)?;
         Ok(())
     }
 
@@ -976,7 +1179,8 @@ impl Store for SqliteStore {
     }
 
     async fn create_membership(&self, new: NewMembership) -> StoreResult<OrganizationMembership> {
-        let now = ms(self.now());
+        let at = self.now();
+        let now = ms(at);
         let id = new
             .id
             .clone()
@@ -1022,6 +1226,16 @@ impl Store for SqliteStore {
                 ));
             }
             Err(e) => return Err(backend(e)),
+        }
+        for m in fetch_memberships(&mut tx, "m.id", &id).await? {
+            record_event(
+                &mut tx,
+                "organization_membership.created",
+                &membership_event_data(&m)?,
+                Some(&m.organization_id),
+                at,
+            )
+            .await?;
         }
         tx.commit().await.map_err(backend)?;
         self.get_membership(&id)
@@ -1101,6 +1315,16 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         }
+        for m in fetch_memberships(&mut tx, "m.id", id).await? {
+            record_event(
+                &mut tx,
+                "organization_membership.updated",
+                &membership_event_data(&m)?,
+                Some(&m.organization_id),
+                dt(now),
+            )
+            .await?;
+        }
         tx.commit().await.map_err(backend)?;
         self.get_membership(id)
             .await?
@@ -1108,14 +1332,25 @@ impl Store for SqliteStore {
     }
 
     async fn delete_membership(&self, id: &str) -> StoreResult<()> {
-        let result = sqlx::query("DELETE FROM organization_memberships WHERE id = ?")
+        let at = self.now();
+        let mut tx = self.write_tx().await?;
+        let Some(m) = fetch_memberships(&mut tx, "m.id", id).await?.pop() else {
+            return Err(StoreError::not_found("Organization membership", id));
+        };
+        sqlx::query("DELETE FROM organization_memberships WHERE id = ?")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        if result.rows_affected() == 0 {
-            return Err(StoreError::not_found("Organization membership", id));
-        }
+        record_event(
+            &mut tx,
+            "organization_membership.deleted",
+            &membership_event_data(&m)?,
+            Some(&m.organization_id),
+            at,
+        )
+        .await?;
+        tx.commit().await.map_err(backend)?;
         Ok(())
     }
 
@@ -1331,10 +1566,19 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         }
-        tx.commit().await.map_err(backend)?;
-        self.get_session(&id)
+        let session = fetch_session(&mut tx, &id, now)
             .await?
-            .ok_or_else(|| StoreError::not_found("Session", id))
+            .ok_or_else(|| StoreError::not_found("Session", id))?;
+        record_event(
+            &mut tx,
+            "session.created",
+            &event_data(&session)?,
+            session.organization_id.as_deref(),
+            now,
+        )
+        .await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(session)
     }
 
     async fn get_session(&self, id: &str) -> StoreResult<Option<Session>> {
@@ -1388,7 +1632,8 @@ impl Store for SqliteStore {
     }
 
     async fn end_session(&self, id: &str) -> StoreResult<Session> {
-        let now = ms(self.now());
+        let at = self.now();
+        let now = ms(at);
         let mut tx = self.write_tx().await?;
         let result = sqlx::query(
             "UPDATE sessions SET status = 'revoked', ended_at = ?, updated_at = ? \
@@ -1409,6 +1654,16 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
+            if let Some(session) = fetch_session(&mut tx, id, at).await? {
+                record_event(
+                    &mut tx,
+                    "session.revoked",
+                    &event_data(&session)?,
+                    session.organization_id.as_deref(),
+                    at,
+                )
+                .await?;
+            }
         }
         tx.commit().await.map_err(backend)?;
         self.get_session(id)
@@ -1610,9 +1865,55 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn list_events(
+        &self,
+        filter: &EventFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Event>> {
+        let limit = clamp_limit(page.limit);
+        let plan = plan(page);
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT id, event, data, organization_id, created_at FROM events WHERE 1 = 1",
+        );
+        if !filter.events.is_empty() {
+            qb.push(" AND event IN (");
+            let mut sep = qb.separated(", ");
+            for name in &filter.events {
+                sep.push_bind(name.clone());
+            }
+            qb.push(")");
+        }
+        if let Some(org) = &filter.organization_id {
+            qb.push(" AND organization_id = ");
+            qb.push_bind(org.clone());
+        }
+        if let Some(start) = filter.range_start {
+            qb.push(" AND created_at >= ");
+            qb.push_bind(ms(start));
+        }
+        if let Some(end) = filter.range_end {
+            qb.push(" AND created_at < ");
+            qb.push_bind(ms(end));
+        }
+        push_page(&mut qb, "id", &plan, limit, true);
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
+        let events = rows
+            .iter()
+            .map(event_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(finish_page(events, &plan, limit, |e| &e.id))
+    }
+
     async fn reset(&self) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         for table in [
+            "webhook_deliveries",
+            "webhook_endpoints",
+            "events",
+            "directory_group_members",
+            "directory_groups",
+            "directory_users",
+            "directories",
             "grants",
             "refresh_tokens",
             "sessions",

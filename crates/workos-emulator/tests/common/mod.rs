@@ -252,3 +252,90 @@ pub async fn advance_clock(base: &str, seconds: i64) {
         .expect("clock");
     assert_eq!(response.status(), 200);
 }
+
+/// A tiny JSON client: `send` answers status + body (`Null` when empty), with the API key unless
+/// a bearer is given.
+pub struct Api {
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(emulator: &RunningEmulator) -> Self {
+        Self {
+            base: emulator.base_url().to_owned(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn send_as(
+        &self,
+        bearer: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (reqwest::StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(bearer) = bearer {
+            req = req.bearer_auth(bearer);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let text = res.text().await.expect("body");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+        };
+        (status, value)
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (reqwest::StatusCode, Value) {
+        self.send_as(Some(API_KEY), method, path, body).await
+    }
+
+    pub async fn get(&self, path: &str) -> (reqwest::StatusCode, Value) {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (reqwest::StatusCode, Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (reqwest::StatusCode, Value) {
+        self.send(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (reqwest::StatusCode, Value) {
+        self.send(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// Every event matching `query` (which must name `events`), paging with `after`.
+    pub async fn all_events(&self, query: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let cursor = after
+                .as_deref()
+                .map(|a| format!("&after={a}"))
+                .unwrap_or_default();
+            let (status, body) = self
+                .get(&format!("/events?{query}&limit=100{cursor}"))
+                .await;
+            assert_eq!(status, 200, "{body}");
+            out.extend(body["data"].as_array().expect("data").iter().cloned());
+            match body["list_metadata"]["after"].as_str() {
+                Some(next) => after = Some(next.to_owned()),
+                None => return out,
+            }
+        }
+    }
+}
