@@ -1,0 +1,189 @@
+//! Token verification and session cookie benchmarks, each next to its floor or peer in the
+//! same process (see `bench/README.md` for the numbers and `scripts/run-crypto.sh` to rerun).
+//!
+//! Groups and ids (the report script reads them by these names):
+//!
+//! * `verify_uncached/`: `aws_lc_parsed` (the floor: RSA-2048 PKCS#1 SHA-256 verify with a
+//!   key parsed once), `aws_lc_unparsed` (the same, parsing the DER key on every call),
+//!   `authkit` (the full [`authkit::verifier::Verifier`] with its cache off),
+//!   `jsonwebtoken` (10.3, aws-lc backend, `decode` with a `from_rsa_components` key, RS256 +
+//!   `iss`), `jsonwebtoken_kid` (the same plus `decode_header` and a kid map lookup, the usual
+//!   middleware path).
+//! * `verify_cached/`: `sha256_token` (hashing the token, the floor of a cache keyed by
+//!   its hash), `authkit` (the verifier with its cache on, repeated token).
+//! * `session/`: `unseal`, `unseal_verify_cached`, `unseal_verify_uncached`, `seal`, all on
+//!   a 1,535-byte session JSON (2,257-character cookie).
+//!
+//! Times are the benchmarking thread's CPU time, not wall time (see `support/cpu_time.rs`:
+//! the machines are shared); `AUTHKIT_BENCH_CLOCK=wall` switches back.
+//!
+//! Under `cargo test --all-targets` criterion runs each benchmark once; the only costly setup
+//! is one RSA key generation per process.
+
+#[path = "support/cpu_time.rs"]
+mod cpu_time;
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::time::{Duration, SystemTime};
+
+use authkit_bench::{Fixture, ISSUER, KID};
+use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use cpu_time::ThreadCpuTime;
+use criterion::{Criterion, criterion_group, criterion_main};
+
+type C = Criterion<ThreadCpuTime>;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+/// The claims a typical app decodes with jsonwebtoken (what the official `workos` crate's
+/// model carries, give or take).
+#[derive(Deserialize)]
+#[allow(dead_code)] // the fields are decoded, which is the work being measured
+struct PeerClaims {
+    iss: String,
+    sub: String,
+    sid: Option<String>,
+    jti: Option<String>,
+    org_id: Option<String>,
+    role: Option<String>,
+    #[serde(default)]
+    permissions: Vec<String>,
+    exp: u64,
+    iat: Option<u64>,
+}
+
+fn peer_validation() -> Validation {
+    let mut v = Validation::new(Algorithm::RS256);
+    v.set_issuer(&[ISSUER]);
+    v
+}
+
+fn verify_uncached(c: &mut C, f: &Fixture) {
+    let input = f.signing_input().as_bytes().to_vec();
+    let sig = f.signature();
+    let parsed = ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, f.public_key_der())
+        .expect("fixture key parses");
+    let der = f.public_key_der().to_vec();
+    let verifier = f.verifier(0).expect("verifier");
+    let token = f.token().to_owned();
+    let jwt_key = DecodingKey::from_rsa_components(
+        &URL_SAFE_NO_PAD.encode(f.modulus()),
+        &URL_SAFE_NO_PAD.encode(f.exponent()),
+    )
+    .expect("jsonwebtoken accepts the key");
+    let validation = peer_validation();
+    let keys: HashMap<String, DecodingKey> = HashMap::from([(KID.to_owned(), jwt_key.clone())]);
+
+    // Every subject must accept the fixture before it is timed.
+    assert!(parsed.verify_sig(&input, &sig).is_ok());
+    assert!(verifier.verify_without_fetch(&token).is_ok());
+    assert!(jsonwebtoken::decode::<PeerClaims>(&token, &jwt_key, &validation).is_ok());
+
+    let mut g = c.benchmark_group("verify_uncached");
+    g.bench_function("aws_lc_parsed", |b| {
+        b.iter(|| black_box(&parsed).verify_sig(black_box(&input), black_box(&sig)))
+    });
+    g.bench_function("aws_lc_unparsed", |b| {
+        b.iter(|| {
+            UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, black_box(&der))
+                .verify(black_box(&input), black_box(&sig))
+        })
+    });
+    g.bench_function("authkit", |b| {
+        b.iter(|| verifier.verify_without_fetch(black_box(&token)))
+    });
+    g.bench_function("jsonwebtoken", |b| {
+        b.iter(|| jsonwebtoken::decode::<PeerClaims>(black_box(&token), &jwt_key, &validation))
+    });
+    g.bench_function("jsonwebtoken_kid", |b| {
+        b.iter(|| {
+            let header = jsonwebtoken::decode_header(black_box(&token)).ok()?;
+            let key = keys.get(header.kid.as_deref()?)?;
+            jsonwebtoken::decode::<PeerClaims>(&token, key, &validation).ok()
+        })
+    });
+    g.finish();
+
+    let stats = verifier.stats();
+    assert_eq!(
+        stats.cache_hits, 0,
+        "the uncached verifier must never hit a cache"
+    );
+}
+
+fn verify_cached(c: &mut C, f: &Fixture) {
+    let verifier = f
+        .verifier(authkit::verifier::DEFAULT_CACHE_CAPACITY)
+        .expect("verifier");
+    let token = f.token().to_owned();
+    assert!(verifier.verify_without_fetch(&token).is_ok());
+
+    let mut g = c.benchmark_group("verify_cached");
+    g.bench_function("sha256_token", |b| {
+        b.iter(|| {
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, black_box(token.as_bytes()))
+        })
+    });
+    g.bench_function("authkit", |b| {
+        b.iter(|| verifier.verify_without_fetch(black_box(&token)))
+    });
+    g.finish();
+
+    let stats = verifier.stats();
+    assert_eq!(
+        stats.signature_checks, 1,
+        "a repeated token must cost one RSA check in all"
+    );
+}
+
+fn session(c: &mut C, f: &Fixture) {
+    let jar = f.session_cookie().expect("cookie config");
+    let cookie = f.cookie().to_owned();
+    let session = f.session().clone();
+    let cached = f
+        .verifier(authkit::verifier::DEFAULT_CACHE_CAPACITY)
+        .expect("verifier");
+    let uncached = f.verifier(0).expect("verifier");
+    let now = SystemTime::now();
+    assert_eq!(jar.unseal(&cookie, now).expect("cookie opens"), session);
+
+    let mut g = c.benchmark_group("session");
+    g.bench_function("unseal", |b| b.iter(|| jar.unseal(black_box(&cookie), now)));
+    g.bench_function("unseal_verify_cached", |b| {
+        b.iter(|| {
+            let s = jar.unseal(black_box(&cookie), now).ok()?;
+            cached.verify_without_fetch(&s.access_token).ok()
+        })
+    });
+    g.bench_function("unseal_verify_uncached", |b| {
+        b.iter(|| {
+            let s = jar.unseal(black_box(&cookie), now).ok()?;
+            uncached.verify_without_fetch(&s.access_token).ok()
+        })
+    });
+    g.bench_function("seal", |b| b.iter(|| jar.seal(black_box(&session), now)));
+    g.finish();
+}
+
+fn all(c: &mut C) {
+    eprintln!("measuring {}", ThreadCpuTime::from_env().describe());
+    let f = Fixture::from_env().expect("fixture (see AUTHKIT_BENCH_FIXTURE)");
+    verify_uncached(c, &f);
+    verify_cached(c, &f);
+    session(c, &f);
+}
+
+criterion_group! {
+    name = benches;
+    // Shorter than criterion's 3 s + 5 s default so a full run (three processes, see
+    // scripts/run-crypto.sh) takes minutes; `--warm-up-time`/`--measurement-time` override.
+    config = Criterion::default()
+        .with_measurement(ThreadCpuTime::from_env())
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    targets = all
+}
+criterion_main!(benches);
