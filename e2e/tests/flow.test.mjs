@@ -131,3 +131,42 @@ test('a wrong password shows the emulator error', async () => {
   });
   await context.close();
 });
+
+test('the directory page shows the users Directory Sync mirrored, for the active organization only', async () => {
+  const acme = await browser.newContext();
+  const page = await acme.newPage();
+  const step = stepper(page, 'directory');
+  await step('synced users of Acme', async () => {
+    await page.goto(`${dev.admin}/login`);
+    await signInOnHostedPage(page, 'alice@acme.test');
+    await page.waitForURL(`${dev.admin}/dashboard`);
+    // The sync worker polls every 2 s; reload until the seeded directory has arrived.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      await page.goto(`${dev.admin}/directory`);
+      if (await page.getByTestId('directory-users').count()) break;
+      if (Date.now() > deadline) throw new Error('directory users never appeared');
+      await page.waitForTimeout(500);
+    }
+    const users = page.getByTestId('directory-users');
+    await users.getByText('erin@acme.test').waitFor();
+    const gina = users.locator('tr', { hasText: 'gina@acme.test' });
+    assert.match(await gina.innerText(), /inactive/);
+    const erin = users.locator('tr', { hasText: 'erin@acme.test' });
+    assert.match(await erin.innerText(), /Engineering/);
+  });
+  await acme.close();
+
+  const globex = await browser.newContext();
+  const other = await globex.newPage();
+  const step2 = stepper(other, 'directory-other-org');
+  await step2('another organization sees none of them', async () => {
+    await other.goto(`${dev.admin}/login`);
+    await signInOnHostedPage(other, 'dave@globex.test');
+    await other.waitForURL(`${dev.admin}/dashboard`);
+    await other.goto(`${dev.admin}/directory`);
+    await other.getByTestId('no-directory-users').waitFor();
+    assert.equal(await other.getByText('erin@acme.test').count(), 0);
+  });
+  await globex.close();
+});

@@ -128,7 +128,28 @@ pub async fn run(
     let db = Database::connect(&database_url)
         .await
         .context("opening the backend database")?;
-    let backend = Backend::new(Projects::new(db)).router(AuthKitLayer::bearer(verifier));
+    // Directory Sync: mirror the environment's directories into the backend's database,
+    // polling briskly so SCIM changes show up on the Directory page within seconds.
+    let sync_store = authkit_sync::Store::connect(&database_url)
+        .await
+        .context("opening the Directory Sync tables")?;
+    let sync_source = authkit_sync::WorkosSyncClient::new(
+        config.api_base_url().as_str().trim_end_matches('/'),
+        config.require_api_key()?.expose().to_owned(),
+    )
+    .context("configuring the Directory Sync client")?;
+    let sync_worker = authkit_sync::SyncWorker::new(
+        sync_store.clone(),
+        sync_source,
+        authkit_sync::WorkerConfig {
+            poll_interval: std::time::Duration::from_secs(2),
+            ..authkit_sync::WorkerConfig::default()
+        },
+    )
+    .spawn();
+    let backend = Backend::new(Projects::new(db))
+        .with_directory(sync_store)
+        .router(AuthKitLayer::bearer(verifier));
 
     // Admin app: cookie sessions, pages call the backend with the user's access token.
     let authkit = AuthKit::new(config.clone()).context("configuring AuthKit")?;
@@ -177,6 +198,9 @@ pub async fn run(
     let _ = stop_tx.send(true);
     for task in [admin_task, backend_task] {
         task.await.context("server task panicked")??;
+    }
+    if let Err(e) = sync_worker.stop().await {
+        eprintln!("Directory Sync worker: {e}");
     }
     if let Some(emulator) = emulator {
         emulator.shutdown().await;

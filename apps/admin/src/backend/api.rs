@@ -21,12 +21,23 @@ pub const PROJECTS_WRITE: &str = "projects:write";
 #[derive(Clone, Debug)]
 pub struct Backend {
     projects: Projects,
+    directory: Option<authkit_sync::Store>,
 }
 
 impl Backend {
     /// The backend over a projects repository.
     pub fn new(projects: Projects) -> Self {
-        Self { projects }
+        Self {
+            projects,
+            directory: None,
+        }
+    }
+
+    /// Also serve `GET /directory`: the users and groups Directory Sync mirrored into
+    /// `store`, for the caller's organization only.
+    pub fn with_directory(mut self, store: authkit_sync::Store) -> Self {
+        self.directory = Some(store);
+        self
     }
 
     /// The backend's router, authenticated by `auth` (bearer mode); `/health` is outside it.
@@ -35,6 +46,7 @@ impl Backend {
             .route("/admin/me", get(me))
             .route("/projects", get(list_projects).post(create_project))
             .route("/projects/{id}", get(get_project).delete(delete_project))
+            .route("/directory", get(directory))
             .fallback(not_found)
             .with_state(self)
             .layer(auth)
@@ -53,6 +65,8 @@ pub enum ApiError {
     Invalid(String),
     /// The database failed; details are logged, not sent.
     Database(DbError),
+    /// A dependency failed; details are logged, not sent.
+    Unavailable,
 }
 
 impl From<AuthRejection> for ApiError {
@@ -87,6 +101,11 @@ impl IntoResponse for ApiError {
                     "The database is unavailable; try again.".to_owned(),
                 )
             }
+            ApiError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "The database is unavailable; try again.".to_owned(),
+            ),
         };
         (status, Json(json!({ "error": code, "message": message }))).into_response()
     }
@@ -179,6 +198,53 @@ async fn delete_project(
     } else {
         Err(ApiError::NotFound)
     }
+}
+
+async fn directory(
+    State(backend): State<Backend>,
+    Auth(principal): Auth,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let tenant = tenant(&principal)?;
+    let Some(store) = &backend.directory else {
+        return Err(ApiError::NotFound);
+    };
+    let org = tenant.organization_id();
+    let unavailable = |e: authkit_sync::StoreError| {
+        tracing::error!(error = %e, "directory read failed");
+        ApiError::Unavailable
+    };
+    let users = store.directory_users(org).await.map_err(unavailable)?;
+    let groups = store.directory_groups(org).await.map_err(unavailable)?;
+    let memberships = store.group_memberships(org).await.map_err(unavailable)?;
+    let group_names = |user_id: &str| -> Vec<String> {
+        memberships
+            .iter()
+            .filter(|m| m.user_id == user_id)
+            .filter_map(|m| groups.iter().find(|g| g.id == m.group_id))
+            .map(|g| g.name.clone())
+            .collect()
+    };
+    let users: Vec<_> = users
+        .iter()
+        .map(|u| {
+            json!({
+                "id": u.id,
+                "email": u.email,
+                "first_name": u.first_name,
+                "last_name": u.last_name,
+                "state": u.state,
+                "groups": group_names(&u.id),
+            })
+        })
+        .collect();
+    let groups: Vec<_> = groups
+        .iter()
+        .map(|g| {
+            let members = memberships.iter().filter(|m| m.group_id == g.id).count();
+            json!({ "id": g.id, "name": g.name, "members": members })
+        })
+        .collect();
+    Ok(Json(json!({ "users": users, "groups": groups })))
 }
 
 async fn not_found() -> ApiError {

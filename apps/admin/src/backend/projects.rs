@@ -111,7 +111,7 @@ impl Projects {
         created_by: &str,
     ) -> Result<Project, DbError> {
         let project = Project {
-            id: format!("proj_{}", ulid::Ulid::new()),
+            id: format!("proj_{}", monotonic_ulid()),
             organization_id: tenant.organization_id().to_owned(),
             name: name.0,
             created_by: created_by.to_owned(),
@@ -153,6 +153,16 @@ impl Projects {
             .await?;
         Ok(done.rows_affected() > 0)
     }
+}
+
+/// ULIDs that sort in creation order even within one millisecond, so `ORDER BY id` is
+/// creation order.
+fn monotonic_ulid() -> ulid::Ulid {
+    static GENERATOR: std::sync::Mutex<ulid::Generator> =
+        std::sync::Mutex::new(ulid::Generator::new());
+    let mut generator = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
+    // Overflow needs 2^80 ids in one millisecond; fall back to a fresh random one.
+    generator.generate().unwrap_or_else(|_| ulid::Ulid::new())
 }
 
 fn project_from_row(row: &sqlx::any::AnyRow) -> Result<Project, DbError> {

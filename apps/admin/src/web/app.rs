@@ -78,6 +78,7 @@ impl AdminWeb {
             .route("/members/{id}/role", post(change_role))
             .route("/members/{id}/remove", post(remove_member))
             .route("/account", get(account))
+            .route("/directory", get(directory))
             .fallback(|OptionalAuth(p): OptionalAuth| async move {
                 WebError::page(
                     p.as_ref(),
@@ -441,6 +442,48 @@ async fn remove_member(
         .await
         .map_err(|e| WebError::upstream(&principal, "remove the member", e))?;
     Ok(Redirect::to("/members?notice=member-removed").into_response())
+}
+
+async fn directory(
+    State(app): State<AdminWeb>,
+    Auth(principal): Auth,
+) -> Result<Html<String>, WebError> {
+    #[derive(Deserialize)]
+    struct Body {
+        users: Vec<pages::DirectoryUserRow>,
+        groups: Vec<pages::DirectoryGroupRow>,
+    }
+    let auth = user(&principal)?;
+    if auth.organization_id().is_none() {
+        return Err(WebError::page(
+            Some(&principal),
+            StatusCode::FORBIDDEN,
+            "No organization",
+            "Your session is not in an organization.",
+        ));
+    }
+    let response = app
+        .inner
+        .http
+        .get(format!("{}/directory", app.inner.backend_url))
+        .bearer_auth(auth.access_token())
+        .send()
+        .await
+        .map_err(|e| WebError::upstream(&principal, "load the directory", e))?;
+    if !response.status().is_success() {
+        return Err(WebError::upstream(
+            &principal,
+            "load the directory",
+            response.status(),
+        ));
+    }
+    let body: Body = response
+        .json()
+        .await
+        .map_err(|e| WebError::upstream(&principal, "load the directory", e))?;
+    Ok(Html(
+        pages::directory(&viewer(auth), &body.users, &body.groups).into_string(),
+    ))
 }
 
 async fn account(Auth(principal): Auth) -> Result<Html<String>, WebError> {

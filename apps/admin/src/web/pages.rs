@@ -145,6 +145,7 @@ fn layout(title: &str, viewer: Option<&Viewer>, body: Markup) -> Markup {
                         @if viewer.is_some() {
                             a href="/dashboard" { "Dashboard" }
                             a href="/members" { "Members" }
+                            a href="/directory" { "Directory" }
                             a href="/account" { "Account" }
                         }
                     }
@@ -299,6 +300,81 @@ pub fn members(m: &Members) -> Markup {
             }
             @if !m.can_manage {
                 p.muted { "Only admins can change roles or remove members." }
+            }
+        },
+    )
+}
+
+/// A user mirrored by Directory Sync.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct DirectoryUserRow {
+    /// `directory_user_…`.
+    pub id: String,
+    /// Primary email.
+    pub email: Option<String>,
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+    /// `active`, `inactive` or `suspended`.
+    pub state: String,
+    /// Names of the user's groups.
+    pub groups: Vec<String>,
+}
+
+/// A group mirrored by Directory Sync.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct DirectoryGroupRow {
+    /// `directory_group_…`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Number of members.
+    pub members: usize,
+}
+
+/// The directory page of the active organization.
+pub fn directory(
+    viewer: &Viewer,
+    users: &[DirectoryUserRow],
+    groups: &[DirectoryGroupRow],
+) -> Markup {
+    layout(
+        "Directory",
+        Some(viewer),
+        html! {
+            h1 { "Directory" }
+            p.muted { "People and groups your identity provider pushes through Directory Sync (SCIM), mirrored into this app's database by authkit-sync." }
+            div.card {
+                h2 { "Users" }
+                @if users.is_empty() {
+                    p.muted data-testid="no-directory-users" { "No directory users synced for this organization yet." }
+                } @else {
+                    table data-testid="directory-users" {
+                        thead { tr { th { "Name" } th { "Email" } th { "State" } th { "Groups" } } }
+                        tbody {
+                            @for u in users {
+                                tr {
+                                    td { (u.first_name.as_deref().unwrap_or("")) " " (u.last_name.as_deref().unwrap_or("")) }
+                                    td { (u.email.as_deref().unwrap_or("")) }
+                                    td { span.tag { (u.state) } }
+                                    td { @for g in &u.groups { span.tag { (g) } } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            div.card {
+                h2 { "Groups" }
+                @if groups.is_empty() {
+                    p.muted { "No groups." }
+                } @else {
+                    table data-testid="directory-groups" {
+                        thead { tr { th { "Name" } th { "Members" } } }
+                        tbody { @for g in groups { tr { td { (g.name) } td { (g.members) } } } }
+                    }
+                }
             }
         },
     )
