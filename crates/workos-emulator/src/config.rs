@@ -2,7 +2,8 @@
 //!
 //! Defaults mirror production where a client can tell the difference (300 s access tokens,
 //! per-client issuer) and the official emulator where a developer expects them (port 4100,
-//! `sk_test_default`, `client_emulator`, loopback redirect URIs on any port).
+//! `sk_test_default`, `client_emulator`, loopback redirect URIs on any port: any path while no
+//! redirect URI is configured, the configured paths once one is).
 //!
 //! ```
 //! use workos_emulator::Config;
@@ -65,11 +66,18 @@ pub struct Config {
     pub refresh_grace_secs: i64,
     /// Allowed redirect URIs, exact match.
     pub redirect_uris: Vec<String>,
-    /// Also allow `http://localhost:<any port>/…` and `http://127.0.0.1:<any port>/…`
-    /// (RFC 8252 loopback redirects). Default true.
+    /// RFC 8252 loopback redirects (default true): a loopback `http` URI that differs from a
+    /// configured redirect URI only in its port is allowed; with no redirect URI configured,
+    /// any `http://localhost|127.0.0.1|[::1]:<port>/…` is (the zero-configuration dev default).
+    /// See [`crate::api::authorize::is_allowed_redirect`].
     pub allow_loopback_redirects: bool,
     /// Answer `/user_management/authorize` with a code at once (no page).
     pub auto_approve: bool,
+    /// Honour `emulate_auto_approve=1` on the authorize query (a per-request
+    /// [`Config::auto_approve`]). Default false: with it on, any web page the developer visits
+    /// can sign them in to a local app as the emulator's first user without a click, so only
+    /// test set-ups that drive the flow without a browser should turn it on.
+    pub allow_auto_approve_query: bool,
     /// Where data lives (default `.authkit/emulator.db`).
     pub data: DataLocation,
     /// Applied at start-up and on reset.
@@ -102,6 +110,7 @@ impl Default for Config {
             redirect_uris: Vec::new(),
             allow_loopback_redirects: true,
             auto_approve: false,
+            allow_auto_approve_query: false,
             data: DataLocation::File(PathBuf::from(".authkit/emulator.db")),
             seed: None,
             rotate_keys_on_start: false,
@@ -124,6 +133,7 @@ impl fmt::Debug for Config {
             .field("access_token_ttl_secs", &self.access_token_ttl_secs)
             .field("redirect_uris", &self.redirect_uris)
             .field("auto_approve", &self.auto_approve)
+            .field("allow_auto_approve_query", &self.allow_auto_approve_query)
             .field("data", &self.data)
             .field("seed", &self.seed.is_some())
             .finish_non_exhaustive()
@@ -189,6 +199,13 @@ impl Config {
     /// Turns the non-interactive sign-in on or off.
     pub fn auto_approve(mut self, on: bool) -> Self {
         self.auto_approve = on;
+        self
+    }
+
+    /// Honours (or ignores) `emulate_auto_approve=1` on the authorize query; see
+    /// [`Config::allow_auto_approve_query`] for why it is off by default.
+    pub fn allow_auto_approve_query(mut self, on: bool) -> Self {
+        self.allow_auto_approve_query = on;
         self
     }
 

@@ -3,9 +3,10 @@
 //! Official SDKs accept it unchanged when their base URL points at it: hosted sign-in
 //! (`/user_management/authorize`), `POST /user_management/authenticate`, the JWKS, sessions and
 //! logout, the user-management API, Directory Sync (directories, directory users and groups, fed
-//! by a per-directory SCIM 2.0 server), the Events API and signed webhooks, with WorkOS's JSON
+//! by a per-directory SCIM 2.0 server), the Events API and signed webhooks, API key validation, with WorkOS's JSON
 //! shapes, error envelopes and id prefixes. Data persists in SQLite (a file by default, in memory for tests), time comes from
-//! an injectable clock, and `/_emulate/*` lets tests reset, move time and inspect requests.
+//! an injectable clock, and `/_emulate/*` lets local tools (never web pages) reset, move time and
+//! inspect requests.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), workos_emulator::EmulatorError> {

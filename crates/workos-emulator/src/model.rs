@@ -808,3 +808,43 @@ mod tests {
         assert!(v["ended_at"].is_null());
     }
 }
+
+/// Who an API key acts for (wire §10). Only organization keys exist in the emulator so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyOwner {
+    /// `organization`.
+    #[serde(rename = "type")]
+    pub owner_type: String,
+    /// `org_…`
+    pub id: String,
+}
+
+/// An API key (`api_key`, wire §10) as `POST /api_keys/validations` returns it. The value itself
+/// is never part of it (the store keeps only its SHA-256); `obfuscated_value` is `sk_...` and the
+/// value's last four characters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "object", rename = "api_key")]
+pub struct ApiKey {
+    /// `api_key_…`
+    pub id: String,
+    /// The owning organization.
+    pub owner: ApiKeyOwner,
+    /// The name given at creation.
+    pub name: String,
+    /// E.g. `sk_...3456`.
+    pub obfuscated_value: String,
+    /// Last successful validation.
+    #[serde(with = "ts::option")]
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When the key stops validating; `None` = never.
+    #[serde(with = "ts::option")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Permission slugs.
+    pub permissions: Vec<String>,
+    /// Creation time.
+    #[serde(with = "ts")]
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    #[serde(with = "ts")]
+    pub updated_at: DateTime<Utc>,
+}

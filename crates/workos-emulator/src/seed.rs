@@ -30,8 +30,23 @@
 //! `events` (none = every event), `enabled` (default true) and `secret` (the signing secret;
 //! generated when absent).
 //!
+//! `apiKeys` is supported in its list form: organization API keys that
+//! `POST /api_keys/validations` recognises.
+//!
+//! ```yaml
+//! apiKeys:
+//!   - name: Reporting export          # required
+//!     organization: Acme              # required: the name of a seeded organization
+//!     value: sk_test_acme_reporting_1 # required: starts with `sk_`; only its hash is stored
+//!     permissions: [reports:read]
+//!     expires_at: 2030-01-01T00:00:00Z
+//! ```
+//!
+//! Its map form (`{<sk_… value>: {environment}}`, an allow-list of environment keys) and the
+//! `user_id` / `environment` fields are refused as not supported yet.
+//!
 //! The other keys the official emulator knows
-//! (`connections`, `invitations`, `apiKeys`, `connectApplications`,
+//! (`connections`, `invitations`, `connectApplications`,
 //! `jwtTemplate`, `connectedAccounts`, `pipeConnections`, and the newer `featureFlags` and
 //! `agentBlueprints`) and the per-element fields that arrive with later work (`totp`,
 //! `impersonator`, `groups`, ...) are *refused* with an error that names them and says they are not
@@ -103,6 +118,23 @@ pub struct Seed {
     pub permissions: Vec<SeedPermission>,
     /// Webhook endpoints (`webhookEndpoints`).
     pub webhook_endpoints: Vec<SeedWebhookEndpoint>,
+    /// Organization API keys (`apiKeys`).
+    pub api_keys: Vec<SeedApiKey>,
+}
+
+/// A seeded organization API key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeedApiKey {
+    /// Display name.
+    pub name: String,
+    /// Name of the owning seeded organization.
+    pub organization: String,
+    /// The `sk_…` value callers present (redacted in `Debug`; only its hash is stored).
+    pub value: SeedPassword,
+    /// Permission slugs.
+    pub permissions: Vec<String>,
+    /// When it stops validating; `None` = never.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A seeded webhook endpoint.
@@ -556,6 +588,8 @@ pub struct Applied {
     pub directories: Vec<Directory>,
     /// The webhook endpoints, in seed order.
     pub webhook_endpoints: Vec<WebhookEndpoint>,
+    /// The API keys, in seed order.
+    pub api_keys: Vec<crate::model::ApiKey>,
 }
 
 impl Applied {
@@ -574,7 +608,7 @@ impl Applied {
 
 /// Writes a seed into a store: permissions, environment roles, users (passwords hashed with
 /// [`crate::password::hash`]), organizations with their domains, organization roles, then
-/// memberships. Pinned ids are kept.
+/// memberships and directories, then API keys (by hash). Pinned ids are kept.
 ///
 /// The [`Store`] trait has no transaction spanning several entities, so the seed is applied in
 /// dependency order and the first refusal stops it with an error naming the element
@@ -745,6 +779,29 @@ pub async fn apply(seed: &Seed, store: &dyn Store) -> Result<Applied, ApplyError
             applied.directories.push(directory);
         }
     }
+
+    for (i, k) in seed.api_keys.iter().enumerate() {
+        let path = format!("apiKeys[{i}]");
+        let Some(organization) = applied.organization(&k.organization) else {
+            return Err(ApplyError::Store {
+                path,
+                source: StoreError::not_found("Organization", k.organization.clone()),
+            });
+        };
+        let value = k.value.expose();
+        let api_key = store
+            .create_api_key(crate::store::NewApiKey {
+                organization_id: organization.id.clone(),
+                name: k.name.clone(),
+                value_hash: crate::tokens::hash_token(value),
+                obfuscated_value: crate::api::api_keys::obfuscate(value),
+                permissions: k.permissions.clone(),
+                expires_at: k.expires_at,
+            })
+            .await
+            .map_err(refused(path))?;
+        applied.api_keys.push(api_key);
+    }
     Ok(applied)
 }
 
@@ -911,8 +968,8 @@ struct RawSeed {
     invitations: Option<Present>,
     #[serde(default, rename = "webhookEndpoints")]
     webhook_endpoints: Option<Vec<RawWebhookEndpoint>>,
-    #[serde(default, deserialize_with = "present", rename = "apiKeys")]
-    api_keys: Option<Present>,
+    #[serde(default, rename = "apiKeys")]
+    api_keys: Option<Vec<RawApiKey>>,
     #[serde(default, deserialize_with = "present", rename = "connectApplications")]
     connect_applications: Option<Present>,
     #[serde(default, deserialize_with = "present", rename = "jwtTemplate")]
@@ -981,6 +1038,25 @@ struct RawOrganization {
     allow_profiles_outside_organization: Option<Present>,
     #[serde(default, deserialize_with = "present")]
     groups: Option<Present>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawApiKey {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    organization: Option<String>,
+    #[serde(default)]
+    value: Option<String>,
+    #[serde(default)]
+    permissions: Option<Vec<String>>,
+    #[serde(default)]
+    expires_at: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    user_id: Option<Present>,
+    #[serde(default, deserialize_with = "present")]
+    environment: Option<Present>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1233,6 +1309,20 @@ impl RawSeed {
                         events: Some(w.events.clone()),
                         enabled: Some(w.enabled),
                         secret: w.secret.as_ref().map(|s| s.expose().to_owned()),
+                    })
+                    .collect(),
+            ),
+            api_keys: Some(
+                seed.api_keys
+                    .iter()
+                    .map(|k| RawApiKey {
+                        name: Some(k.name.clone()),
+                        organization: Some(k.organization.clone()),
+                        value: Some(k.value.expose().to_owned()),
+                        permissions: Some(k.permissions.clone()),
+                        expires_at: k.expires_at.map(|at| at.to_rfc3339()),
+                        user_id: None,
+                        environment: None,
                     })
                     .collect(),
             ),
@@ -1513,7 +1603,6 @@ fn validate_raw(raw: &RawSeed, problems: &mut Vec<Problem>) {
     for (key, present) in [
         ("connections", raw.connections),
         ("invitations", raw.invitations),
-        ("apiKeys", raw.api_keys),
         ("connectApplications", raw.connect_applications),
         ("jwtTemplate", raw.jwt_template),
         ("connectedAccounts", raw.connected_accounts),
@@ -1553,6 +1642,71 @@ fn validate_raw(raw: &RawSeed, problems: &mut Vec<Problem>) {
                 "secret must be at least 8 characters long",
             );
         }
+    }
+
+    // API keys.
+    let org_names: HashSet<&str> = raw
+        .organizations
+        .iter()
+        .flatten()
+        .filter_map(|o| o.name.as_deref().map(str::trim))
+        .collect();
+    let mut key_values = HashSet::new();
+    for (i, k) in raw.api_keys.iter().flatten().enumerate() {
+        let base = [Seg::Key("apiKeys"), Seg::Index(i)];
+        c.required(&k.name, path(&base, &[Seg::Key("name")]));
+        if let Some(org) = c.required(&k.organization, path(&base, &[Seg::Key("organization")]))
+            && !org_names.contains(org)
+        {
+            c.push(
+                SeedIssueKind::UnknownOrganization,
+                path(&base, &[Seg::Key("organization")]),
+                Some(org),
+                "organization must be the `name` of an organization in `organizations`",
+            );
+        }
+        if let Some(value) = c.required(&k.value, path(&base, &[Seg::Key("value")])) {
+            if !value.starts_with("sk_")
+                || value.len() < 8
+                || !value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                c.push(
+                    SeedIssueKind::InvalidValue,
+                    path(&base, &[Seg::Key("value")]),
+                    None,
+                    "value must start with `sk_`, be at least 8 characters and use only letters, digits, `_` or `-`",
+                );
+            } else if !key_values.insert(value) {
+                c.push(
+                    SeedIssueKind::Duplicate,
+                    path(&base, &[Seg::Key("value")]),
+                    None,
+                    "another API key has the same value",
+                );
+            }
+        }
+        if let Some(at) = &k.expires_at
+            && chrono::DateTime::parse_from_rfc3339(at.trim()).is_err()
+        {
+            c.push(
+                SeedIssueKind::InvalidValue,
+                path(&base, &[Seg::Key("expires_at")]),
+                Some(at),
+                "expires_at must be an RFC 3339 timestamp such as `2030-01-01T00:00:00Z`",
+            );
+        }
+        c.later(
+            k.user_id,
+            path(&base, &[Seg::Key("user_id")]),
+            "user API keys",
+        );
+        c.later(
+            k.environment,
+            path(&base, &[Seg::Key("environment")]),
+            "environment keys",
+        );
     }
 
     // Permissions.
@@ -2134,12 +2288,34 @@ fn build(raw: RawSeed) -> Seed {
         })
         .collect();
 
+    let api_keys = raw
+        .api_keys
+        .unwrap_or_default()
+        .into_iter()
+        .map(|k| SeedApiKey {
+            name: k.name.unwrap_or_default().trim().to_owned(),
+            organization: k.organization.unwrap_or_default().trim().to_owned(),
+            value: SeedPassword(k.value.unwrap_or_default().trim().to_owned()),
+            permissions: k
+                .permissions
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| p.trim().to_owned())
+                .collect(),
+            expires_at: k
+                .expires_at
+                .and_then(|at| chrono::DateTime::parse_from_rfc3339(at.trim()).ok())
+                .map(|at| at.with_timezone(&chrono::Utc)),
+        })
+        .collect();
+
     Seed {
         users,
         organizations,
         roles,
         permissions,
         webhook_endpoints,
+        api_keys,
     }
 }
 
@@ -2518,7 +2694,6 @@ mod tests {
         for key in [
             "connections",
             "invitations",
-            "apiKeys",
             "connectApplications",
             "jwtTemplate",
             "connectedAccounts",
@@ -2878,6 +3053,52 @@ organizations:
             only_issue(&DIRECTORY_SEED.replace("        id: directory_acme\n", "        idd: x\n"));
         assert_eq!(issue.kind, SeedIssueKind::UnknownKey);
         assert_eq!(issue.location, at(5, 9));
+    }
+
+    #[test]
+    fn api_keys_list_form_parses_and_keeps_the_value_out_of_debug() {
+        let seed = Seed::parse(
+            "organizations:\n  - name: Acme\napiKeys:\n  - name: Export\n    organization: Acme\n    value: sk_test_export_1234\n    permissions: [reports:read]\n    expires_at: 2030-01-01T00:00:00Z\n",
+        )
+        .expect("parses");
+        assert_eq!(seed.api_keys.len(), 1);
+        let key = &seed.api_keys[0];
+        assert_eq!(key.organization, "Acme");
+        assert_eq!(key.value.expose(), "sk_test_export_1234");
+        assert_eq!(key.permissions, ["reports:read"]);
+        assert_eq!(key.expires_at.map(|t| t.timestamp()), Some(1_893_456_000));
+        assert!(!format!("{seed:?}").contains("sk_test_export_1234"));
+        seed.validate().expect("round-trips through validate");
+    }
+
+    #[test]
+    fn api_key_errors_name_the_field() {
+        let org = "organizations:\n  - name: Acme\n";
+        let issue = only_issue(&format!(
+            "{org}apiKeys:\n  - name: K\n    organization: Nope\n    value: sk_test_12345678\n"
+        ));
+        assert_eq!(issue.kind, SeedIssueKind::UnknownOrganization);
+        assert_eq!(issue.path, "apiKeys[0].organization");
+        let issue = only_issue(&format!(
+            "{org}apiKeys:\n  - name: K\n    organization: Acme\n    value: pk_live_12345678\n"
+        ));
+        assert_eq!(issue.kind, SeedIssueKind::InvalidValue);
+        assert_eq!(issue.path, "apiKeys[0].value");
+        assert!(
+            !issue.message.contains("pk_live_12345678"),
+            "values stay out of errors"
+        );
+        let issue = only_issue(&format!(
+            "{org}apiKeys:\n  - name: K\n    organization: Acme\n    value: sk_test_12345678\n  - name: L\n    organization: Acme\n    value: sk_test_12345678\n"
+        ));
+        assert_eq!(issue.kind, SeedIssueKind::Duplicate);
+        let issue = only_issue(&format!(
+            "{org}apiKeys:\n  - name: K\n    organization: Acme\n    value: sk_test_12345678\n    user_id: user_1\n"
+        ));
+        assert_eq!(issue.kind, SeedIssueKind::NotSupportedYet);
+        // The map form (an environment-key allow-list) is not the list this emulator reads.
+        let issue = only_issue("apiKeys:\n  sk_test_abc: {environment: test}\n");
+        assert_eq!(issue.kind, SeedIssueKind::Shape);
     }
 
     #[test]

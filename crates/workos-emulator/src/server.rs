@@ -12,7 +12,8 @@
 //! - axum's plain-text rejections (bad JSON, wrong content type, body over the limit, unknown
 //!   method) are rewritten into the spec's JSON error bodies ([`rejection_error`]);
 //! - management routes require `Authorization: Bearer <api key>` ([`require_api_key`]);
-//! - `/_emulate/*` answers only loopback peers ([`loopback_only`]).
+//! - `/_emulate/*` answers only local tools, never browsers or rebound host names
+//!   ([`control_guard`]).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -383,6 +384,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::events::router())
         .merge(api::directories::router())
         .merge(api::webhooks::router())
+        .merge(api::api_keys::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_api_key,
@@ -390,7 +392,7 @@ pub fn router(state: AppState) -> Router {
     let control = api::control::router()
         .merge(api::directories::control_router())
         .merge(api::webhooks::control_router())
-        .route_layer(middleware::from_fn(loopback_only));
+        .route_layer(middleware::from_fn(control_guard));
     Router::new()
         .route("/health", get(health))
         .merge(api::authorize::router())
@@ -436,22 +438,122 @@ pub async fn require_api_key(
     }
 }
 
-/// Answers only peers on the loopback interface (`/_emulate/*`): 403 `{message}` otherwise.
-pub async fn loopback_only(request: Request, next: Next) -> Response {
+/// Guards the control surface (`/_emulate/*`): it has no API key, so it must only answer a
+/// developer's own tools (curl, test code, the SDKs), never a web page the developer happens to
+/// visit. Refused with 403 JSON (415 for a body that is not JSON):
+///
+/// - a peer that is not on the loopback interface, or an unknown peer (the router was served
+///   without `into_make_service_with_connect_info`, so nothing proves the peer is local);
+/// - any request carrying `Origin` (browsers send it on every cross-origin request and on
+///   every POST), or `Sec-Fetch-Site` other than `none` / `same-origin` (a browser fetch from
+///   another site, even `mode: 'no-cors'`);
+/// - a `Host` that is not a loopback name or address (`localhost`, `127.0.0.1`, any other
+///   `127.x` literal, `[::1]`, any port): a DNS-rebinding page reaches the socket under its
+///   own host name and is refused here;
+/// - a request body whose content type is not JSON (a `no-cors` page can only send
+///   `text/plain`, form or multipart bodies without a preflight).
+///
+/// `curl -X POST http://127.0.0.1:4100/_emulate/reset` sends none of these and passes.
+pub async fn control_guard(request: Request, next: Next) -> Response {
+    match control_refusal(&request) {
+        None => next.run(request).await,
+        Some(error) => error.into_response(),
+    }
+}
+
+fn control_refusal(request: &Request) -> Option<ApiError> {
+    let forbidden = |why: &str| {
+        Some(ApiError::message(
+            StatusCode::FORBIDDEN,
+            format!("The emulator control surface {why}."),
+        ))
+    };
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     match peer {
-        Some(ip) if ip.is_loopback() => next.run(request).await,
-        // Without connection info (router driven in-process by a test) there is no remote peer.
-        None => next.run(request).await,
-        Some(_) => ApiError::message(
-            StatusCode::FORBIDDEN,
-            "The emulator control surface only answers loopback clients.",
-        )
-        .into_response(),
+        Some(ip) if ip.is_loopback() => {}
+        Some(_) => return forbidden("only answers loopback clients"),
+        None => return forbidden("needs the peer address and the server did not record it"),
     }
+    let headers = request.headers();
+    if headers.contains_key(header::ORIGIN) {
+        return forbidden("does not answer browsers (the request carries an Origin header)");
+    }
+    if let Some(site) = headers.get("sec-fetch-site") {
+        let site = site.to_str().unwrap_or_default();
+        if !(site.eq_ignore_ascii_case("none") || site.eq_ignore_ascii_case("same-origin")) {
+            return forbidden("does not answer requests from web pages (Sec-Fetch-Site)");
+        }
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    if !host.is_some_and(is_loopback_host) {
+        return forbidden("only answers requests addressed to localhost, 127.0.0.1 or [::1]");
+    }
+    if has_body(headers) && !is_json_content_type(headers) {
+        return Some(ApiError::message(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported content type: send application/json.",
+        ));
+    }
+    None
+}
+
+/// Whether a `Host` header value names the loopback interface: `localhost`, a loopback IP
+/// literal (`127.0.0.1`, `[::1]`), each with an optional port.
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        // `[v6]` or `[v6]:port`
+        let Some((inside, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if !(after.is_empty() || is_port(after.strip_prefix(':').unwrap_or("x"))) {
+            return false;
+        }
+        return inside
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    } else {
+        match host.split_once(':') {
+            Some((name, port)) if is_port(port) => name,
+            Some(_) => return false,
+            None => host,
+        }
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn is_port(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn has_body(headers: &axum::http::HeaderMap) -> bool {
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    match length {
+        Some(n) => n != "0",
+        None => headers.contains_key(header::TRANSFER_ENCODING),
+    }
+}
+
+fn is_json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .is_some_and(|m| {
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        })
 }
 
 async fn request_id_and_log(

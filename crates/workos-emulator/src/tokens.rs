@@ -202,19 +202,32 @@ pub struct SignIn {
 /// Creates the session and its first refresh token, mints the access token, stamps
 /// `last_sign_in_at`, and returns the authenticate response body (wire §2.2).
 pub async fn sign_in(state: &AppState, sign_in: SignIn) -> Result<(Value, Session), ApiError> {
+    sign_in_as(state, &crate::ids::generate(crate::ids::SESSION), sign_in).await
+}
+
+/// [`sign_in`] into a session whose id the caller minted (and may already have recorded, as
+/// the code grant does for replay revocation).
+pub async fn sign_in_as(
+    state: &AppState,
+    session_id: &str,
+    sign_in: SignIn,
+) -> Result<(Value, Session), ApiError> {
     let refresh_token = opaque_token();
     let session = state
         .store
-        .create_session(NewSession {
-            user_id: sign_in.user_id.clone(),
-            organization_id: sign_in.scope.as_ref().map(|s| s.organization_id.clone()),
-            ip_address: sign_in.ip_address,
-            user_agent: sign_in.user_agent,
-            auth_method: sign_in.auth_method,
-            impersonator: sign_in.impersonator,
-            expires_at: state.clock.now() + TimeDelta::seconds(state.config.session_ttl_secs),
-            refresh_token_hash: Some(hash_token(&refresh_token)),
-        })
+        .create_session_with_id(
+            session_id,
+            NewSession {
+                user_id: sign_in.user_id.clone(),
+                organization_id: sign_in.scope.as_ref().map(|s| s.organization_id.clone()),
+                ip_address: sign_in.ip_address,
+                user_agent: sign_in.user_agent,
+                auth_method: sign_in.auth_method,
+                impersonator: sign_in.impersonator,
+                expires_at: state.clock.now() + TimeDelta::seconds(state.config.session_ttl_secs),
+                refresh_token_hash: Some(hash_token(&refresh_token)),
+            },
+        )
         .await?;
     let access_token = mint_access_token(state, &session, sign_in.scope.as_ref())?;
     let user = state.store.record_sign_in(&sign_in.user_id).await?;

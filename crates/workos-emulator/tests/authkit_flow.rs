@@ -698,3 +698,101 @@ async fn bad_input_gets_json_errors_and_request_ids() {
     );
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn loopback_redirects_may_change_only_the_port_and_logout_is_no_open_redirect() {
+    let emu = start(config()).await;
+    let base = emu.base_url().to_owned();
+    seed(emu.store().as_ref()).await;
+    // REDIRECT is http://localhost:3000/callback: another port is fine, another path is not.
+    let mut url =
+        url::Url::parse(&authorize_url(&base, &[("emulate_auto_approve", "1")])).expect("url");
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .into_owned()
+        .filter(|(k, _)| k != "redirect_uri")
+        .collect();
+    for (redirect, allowed) in [
+        ("http://localhost:54321/callback", true),
+        ("http://localhost:3000/steal", false),
+        ("http://localhost:54321/", false),
+    ] {
+        url.query_pairs_mut()
+            .clear()
+            .extend_pairs(&pairs)
+            .append_pair("redirect_uri", redirect);
+        let response = http().get(url.as_str()).send().await.expect("authorize");
+        if allowed {
+            assert_eq!(response.status(), 302, "{redirect}");
+            let location = response.headers()["location"].to_str().expect("ascii");
+            assert!(location.starts_with(redirect), "{location}");
+        } else {
+            assert_eq!(response.status(), 400, "{redirect}");
+            assert!(response.headers().get("location").is_none());
+        }
+    }
+
+    // Logout: a loopback URL that matches nothing configured gets the signed-out page.
+    for (return_to, redirected) in [
+        ("http://localhost:8080/anything", false),
+        ("http://localhost:3000/signed-out", true),
+    ] {
+        let code = code_for(&base, &[]).await;
+        let (_, body) = authenticate(&base, code_body(&code)).await;
+        let claims = verify(&base, body["access_token"].as_str().expect("at"))
+            .await
+            .expect("verifies");
+        let sid = claims["sid"].as_str().expect("sid");
+        let mut logout =
+            url::Url::parse(&format!("{base}/user_management/sessions/logout")).expect("url");
+        logout
+            .query_pairs_mut()
+            .append_pair("session_id", sid)
+            .append_pair("return_to", return_to);
+        let response = http().get(logout.as_str()).send().await.expect("logout");
+        if redirected {
+            assert_eq!(response.status(), 302, "{return_to}");
+            assert_eq!(response.headers()["location"], return_to);
+        } else {
+            assert_eq!(response.status(), 200, "{return_to}");
+            assert!(response.headers().get("location").is_none());
+        }
+    }
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn concurrent_redemptions_of_one_code_have_one_winner_whose_session_is_then_revoked() {
+    let emu = start(config()).await;
+    let base = emu.base_url().to_owned();
+    seed(emu.store().as_ref()).await;
+    // Several rounds: the replay must revoke whichever order the two requests interleave in.
+    for round in 0..8 {
+        let code = code_for(&base, &[]).await;
+        let (a, b) = tokio::join!(
+            authenticate(&base, code_body(&code)),
+            authenticate(&base, code_body(&code))
+        );
+        let winners: Vec<&Value> = [&a, &b]
+            .into_iter()
+            .filter(|(status, _)| *status == 200)
+            .map(|(_, body)| body)
+            .collect();
+        assert_eq!(winners.len(), 1, "round {round}: {a:?} {b:?}");
+        let loser = if a.0 == 200 { &b } else { &a };
+        assert_eq!(loser.0, 400, "round {round}");
+        assert_eq!(loser.1["error"], "invalid_grant");
+        let refresh = winners[0]["refresh_token"].as_str().expect("refresh");
+        let (status, err) = authenticate(
+            &base,
+            json!({"grant_type": "refresh_token", "client_id": CLIENT_ID, "refresh_token": refresh}),
+        )
+        .await;
+        assert_eq!(
+            status, 400,
+            "round {round}: the replay must revoke the winner's session"
+        );
+        assert_eq!(err["error"], "invalid_grant");
+    }
+    emu.shutdown().await;
+}

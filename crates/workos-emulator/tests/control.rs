@@ -116,6 +116,7 @@ async fn clock_can_be_set_and_advanced_and_tokens_follow_it() {
     assert_eq!(response.status(), 422);
     let response = http()
         .post(format!("{base}/_emulate/clock"))
+        .header("content-type", "application/json")
         .body("not json")
         .send()
         .await
@@ -156,4 +157,221 @@ async fn rotate_keys_on_start_publishes_old_and_new_key() {
     assert_ne!(emu.state().keys.signer().kid, first, "the new key signs");
     emu.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Sends `method path` to the emulator with extra headers; returns the status.
+async fn control_status(
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> u16 {
+    let mut request = http().request(method, format!("{base}{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.expect("request").status().as_u16()
+}
+
+#[tokio::test]
+async fn plain_curl_style_reset_still_works() {
+    let emu = start(config()).await;
+    let base = emu.base_url().to_owned();
+    seed(emu.store().as_ref()).await;
+    // What `curl -X POST http://127.0.0.1:<port>/_emulate/reset` sends: no Origin, no
+    // Sec-Fetch-*, no body.
+    let status = control_status(&base, reqwest::Method::POST, "/_emulate/reset", &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(emu.store().count_users().await.expect("count"), 0);
+    // A browser's own navigation to the address bar (`Sec-Fetch-Site: none`) may read.
+    let status = control_status(
+        &base,
+        reqwest::Method::GET,
+        "/_emulate/requests",
+        &[("sec-fetch-site", "none")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn cross_site_no_cors_reset_is_refused_and_wipes_nothing() {
+    let emu = start(config()).await;
+    let base = emu.base_url().to_owned();
+    seed(emu.store().as_ref()).await;
+    // `fetch(url, {method: 'POST', mode: 'no-cors'})` from https://evil.example.
+    let status = control_status(
+        &base,
+        reqwest::Method::POST,
+        "/_emulate/reset",
+        &[
+            ("origin", "https://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-mode", "no-cors"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 403);
+    // An Origin alone (older browsers) or a cross-site fetch metadata alone are each enough.
+    for headers in [
+        &[("origin", "null")][..],
+        &[("sec-fetch-site", "cross-site")][..],
+        &[("sec-fetch-site", "same-site")][..],
+    ] {
+        let status = control_status(&base, reqwest::Method::POST, "/_emulate/reset", headers).await;
+        assert_eq!(status, 403, "{headers:?}");
+    }
+    assert_eq!(emu.store().count_users().await.expect("count"), 3);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn rebound_host_name_cannot_read_the_request_log() {
+    let emu = start(config()).await;
+    let base = emu.base_url().to_owned();
+    let port = emu.addr().port();
+    let response = http()
+        .get(format!("{base}/_emulate/requests"))
+        .header("host", format!("rebind.evil.example:{port}"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 403);
+    let body: Value = response.json().await.expect("json error");
+    assert!(body["message"].as_str().is_some(), "{body}");
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        "localhost".to_owned(),
+        format!("[::1]:{port}"),
+    ] {
+        let status = http()
+            .get(format!("{base}/_emulate/requests"))
+            .header("host", host.as_str())
+            .send()
+            .await
+            .expect("request")
+            .status();
+        assert_eq!(status, 200, "{host}");
+    }
+    for host in [
+        "localhost.evil.example",
+        "127.0.0.1.nip.io",
+        "[::2]:1",
+        "localhost:x",
+    ] {
+        let status = http()
+            .get(format!("{base}/_emulate/clock"))
+            .header("host", host)
+            .send()
+            .await
+            .expect("request")
+            .status();
+        assert_eq!(status, 403, "{host}");
+    }
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn control_bodies_must_be_json() {
+    let emu = start(config()).await;
+    let base = emu.base_url().to_owned();
+    let before: Value = http()
+        .get(format!("{base}/_emulate/clock"))
+        .send()
+        .await
+        .expect("clock")
+        .json()
+        .await
+        .expect("json");
+    // A no-cors page can send text/plain without a preflight; it must not move the clock.
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+    ] {
+        let mut request = http()
+            .post(format!("{base}/_emulate/clock"))
+            .body(r#"{"set": "2030-01-01T00:00:00Z"}"#);
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        let response = request.send().await.expect("clock");
+        assert_eq!(response.status(), 415, "{content_type:?}");
+        let body: Value = response.json().await.expect("json error");
+        assert!(body["message"].as_str().is_some(), "{body}");
+    }
+    let after: Value = http()
+        .get(format!("{base}/_emulate/clock"))
+        .send()
+        .await
+        .expect("clock")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        after["unix"].as_i64() < Some(1_893_456_000),
+        "{before} {after}"
+    );
+    let status = http()
+        .post(format!("{base}/_emulate/clock"))
+        .header("content-type", "application/json; charset=utf-8")
+        .body(r#"{"advance_seconds": 5}"#)
+        .send()
+        .await
+        .expect("clock")
+        .status();
+    assert_eq!(status, 200);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn router_served_without_peer_address_refuses_the_control_surface() {
+    use tower::ServiceExt as _;
+    use workos_emulator::store::sqlite::SqliteStore;
+    let config = config();
+    let store = SqliteStore::open_in_memory(config.clock.clone())
+        .await
+        .expect("store");
+    let state =
+        workos_emulator::AppState::new(config, Arc::new(store), "http://127.0.0.1:1".into())
+            .await
+            .expect("state");
+    let app = workos_emulator::server::router(state);
+    let request = axum::http::Request::post("/_emulate/reset")
+        .header("host", "127.0.0.1:1")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let response = app.clone().oneshot(request).await.expect("response");
+    assert_eq!(response.status(), 403);
+    // The public API still answers.
+    let request = axum::http::Request::get("/health")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let response = app.oneshot(request).await.expect("response");
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn auto_approve_query_flag_is_ignored_unless_enabled() {
+    let emu = start(config().allow_auto_approve_query(false)).await;
+    let base = emu.base_url().to_owned();
+    seed(emu.store().as_ref()).await;
+    let response = http()
+        .get(authorize_url(&base, &[("emulate_auto_approve", "1")]))
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(response.status(), 200, "the sign-in page, not a code");
+    assert!(response.headers().get("location").is_none());
+    emu.shutdown().await;
+
+    assert!(!workos_emulator::Config::default().allow_auto_approve_query);
+    let emu = start(config()).await;
+    let base = emu.base_url().to_owned();
+    seed(emu.store().as_ref()).await;
+    let code = code_for(&base, &[]).await;
+    assert!(!code.is_empty());
+    emu.shutdown().await;
 }

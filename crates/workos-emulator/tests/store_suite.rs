@@ -70,6 +70,9 @@ backends!(
     refresh_rotation_detects_replay_and_revokes_family,
     ending_a_session_revokes_its_refresh_tokens,
     grants_are_single_use,
+    consuming_a_grant_stores_its_link_only_the_first_time,
+    sessions_can_be_created_under_a_minted_id,
+    api_keys_validate_by_hash_until_they_expire,
     reset_wipes_data_but_keeps_signing_keys,
     update_user_patches_fields_and_keeps_uniqueness,
     changes_record_their_events_and_failures_record_none,
@@ -1068,6 +1071,157 @@ async fn grants_are_single_use(store: &dyn Store) {
         .expect("consume")
         .expect("found");
     assert!(second.used_at.is_some(), "a replay is reported as such");
+}
+
+async fn consuming_a_grant_stores_its_link_only_the_first_time(store: &dyn Store) {
+    let grant = |hash: &str, kind: &str, payload: serde_json::Value| GrantRecord {
+        token_hash: hash.into(),
+        kind: kind.into(),
+        payload,
+        expires_at: Utc::now() + TimeDelta::minutes(10),
+        used_at: None,
+    };
+    store
+        .put_grant(grant("c1", "authorization_code", serde_json::json!({})))
+        .await
+        .expect("put");
+    let link = |session: &str| {
+        grant(
+            "c1:session",
+            "code_redemption",
+            serde_json::json!({"session_id": session}),
+        )
+    };
+    assert!(
+        store
+            .consume_grant_with_link("authorization_code", "unknown", link("s0"))
+            .await
+            .expect("unknown")
+            .is_none()
+    );
+    assert!(
+        store
+            .consume_grant("code_redemption", "c1:session")
+            .await
+            .expect("no link for an unknown grant")
+            .is_none()
+    );
+    let first = store
+        .consume_grant_with_link("authorization_code", "c1", link("s1"))
+        .await
+        .expect("consume")
+        .expect("found");
+    assert!(first.used_at.is_none());
+    // The replay's link is not stored (it would be a duplicate); the first one stays.
+    let second = store
+        .consume_grant_with_link("authorization_code", "c1", link("s2"))
+        .await
+        .expect("replay")
+        .expect("found");
+    assert!(second.used_at.is_some());
+    let stored = store
+        .consume_grant("code_redemption", "c1:session")
+        .await
+        .expect("link")
+        .expect("stored with the first consumption");
+    assert_eq!(stored.payload["session_id"], "s1");
+}
+
+async fn sessions_can_be_created_under_a_minted_id(store: &dyn Store) {
+    let user = users(store, 1).await.remove(0);
+    let id = workos_emulator::ids::generate(workos_emulator::ids::SESSION);
+    let created = store
+        .create_session_with_id(&id, session(&user, Some("rt-minted")))
+        .await
+        .expect("create");
+    assert_eq!(created.id, id);
+    assert_eq!(
+        store
+            .get_refresh_token("rt-minted")
+            .await
+            .expect("token")
+            .expect("stored")
+            .session_id,
+        id
+    );
+    assert!(matches!(
+        store
+            .create_session_with_id(&id, session(&user, None))
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(matches!(
+        store.end_session("session_never_created").await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn api_keys_validate_by_hash_until_they_expire(store: &dyn Store) {
+    let org = store
+        .create_organization(NewOrganization {
+            name: "Keys Inc".into(),
+            ..NewOrganization::default()
+        })
+        .await
+        .expect("org")
+        .id;
+    let new = |hash: &str, org: &str, expires_in: Option<TimeDelta>| NewApiKey {
+        organization_id: org.into(),
+        name: format!("key {hash}"),
+        value_hash: hash.into(),
+        obfuscated_value: "sk_...1234".into(),
+        permissions: vec!["a:read".into()],
+        expires_at: expires_in.map(|d| Utc::now() + d),
+    };
+    let live = store
+        .create_api_key(new("h-live", &org, None))
+        .await
+        .expect("create");
+    assert!(live.id.starts_with("api_key_"));
+    assert_eq!(live.owner.id, org);
+    assert!(live.last_used_at.is_none());
+    store
+        .create_api_key(new("h-old", &org, Some(TimeDelta::seconds(-1))))
+        .await
+        .expect("create expired");
+    assert!(matches!(
+        store.create_api_key(new("h-live", &org, None)).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(matches!(
+        store.create_api_key(new("h-x", "org_missing", None)).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let found = store
+        .validate_api_key("h-live")
+        .await
+        .expect("validate")
+        .expect("live");
+    assert_eq!(found.id, live.id);
+    assert_eq!(found.permissions, ["a:read"]);
+    assert!(found.last_used_at.is_some());
+    assert!(
+        store
+            .validate_api_key("h-old")
+            .await
+            .expect("old")
+            .is_none()
+    );
+    assert!(
+        store
+            .validate_api_key("h-none")
+            .await
+            .expect("none")
+            .is_none()
+    );
+    store.reset().await.expect("reset");
+    assert!(
+        store
+            .validate_api_key("h-live")
+            .await
+            .expect("gone")
+            .is_none()
+    );
 }
 
 async fn reset_wipes_data_but_keeps_signing_keys(store: &dyn Store) {

@@ -11,7 +11,11 @@
 //!
 //! Security rules from RFC 9700 (perf-security §B5): a `code_verifier` for a code issued without
 //! a challenge is refused (PKCE downgrade); a second redemption of a code is refused *and* ends the
-//! session the first redemption created; a replayed refresh token revokes its family's live token.
+//! session the first redemption created, even when the two race (the code is consumed and linked
+//! to its future session id in one transaction, see [`Store::consume_grant_with_link`]); a
+//! replayed refresh token revokes its family's live token.
+//!
+//! [`Store::consume_grant_with_link`]: crate::store::Store::consume_grant_with_link
 
 use axum::Router;
 use axum::body::Bytes;
@@ -244,21 +248,38 @@ async fn authorization_code(
 ) -> ApiResult<Value> {
     let code = required(&request.code, "code")?;
     let code_hash = hash_token(&code);
-    let Some(grant) = state.store.consume_grant(CODE_GRANT, &code_hash).await? else {
+    let link_hash = format!("{code_hash}:session");
+    // The session id is minted now and linked to the code in the transaction that consumes
+    // it, so a replay, however early, finds which session to revoke.
+    let session_id = crate::ids::generate(crate::ids::SESSION);
+    let link = GrantRecord {
+        token_hash: link_hash.clone(),
+        kind: CODE_REDEMPTION.into(),
+        payload: json!({"session_id": session_id}),
+        expires_at: state.clock.now() + TimeDelta::seconds(state.config.session_ttl_secs),
+        used_at: None,
+    };
+    let Some(grant) = state
+        .store
+        .consume_grant_with_link(CODE_GRANT, &code_hash, link)
+        .await?
+    else {
         return Err(ApiError::invalid_grant("The code is invalid."));
     };
     if grant.used_at.is_some() {
-        // RFC 6749 §4.1.2: deny, and revoke what the first redemption issued.
+        // RFC 6749 §4.1.2: deny, and revoke what the first redemption issued. Consuming the
+        // link marks it, so a first redemption still minting its tokens sees the mark and
+        // revokes its own session (see below).
         let link = state
             .store
-            .consume_grant(CODE_REDEMPTION, &format!("{code_hash}:session"))
+            .consume_grant(CODE_REDEMPTION, &link_hash)
             .await?;
         if let Some(session_id) = link
             .as_ref()
             .and_then(|l| l.payload.get("session_id"))
             .and_then(Value::as_str)
         {
-            state.store.end_session(session_id).await?;
+            end_session_if_exists(state, session_id).await?;
         }
         return Err(ApiError::invalid_grant("The code has already been used."));
     }
@@ -303,8 +324,9 @@ async fn authorization_code(
         None => None,
     };
     let (ip, ua) = request.client_details(headers);
-    let (body, session) = tokens::sign_in(
+    let (body, session) = tokens::sign_in_as(
         state,
+        &session_id,
         SignIn {
             user_id: payload.user_id,
             scope,
@@ -315,17 +337,26 @@ async fn authorization_code(
         },
     )
     .await?;
-    state
+    // A replay that arrived before the session existed could not end it; it left its mark on
+    // the link instead. Either it comes after this check (and finds the session to end) or
+    // before (and this ends it): the session never outlives a replay.
+    let replayed = state
         .store
-        .put_grant(GrantRecord {
-            token_hash: format!("{code_hash}:session"),
-            kind: CODE_REDEMPTION.into(),
-            payload: json!({"session_id": session.id}),
-            expires_at: session.expires_at,
-            used_at: None,
-        })
-        .await?;
+        .consume_grant(CODE_REDEMPTION, &link_hash)
+        .await?
+        .is_some_and(|l| l.used_at.is_some());
+    if replayed {
+        state.store.end_session(&session.id).await?;
+    }
     Ok(body)
+}
+
+/// Ends a session that may not have been created yet (a replay racing the first redemption).
+async fn end_session_if_exists(state: &AppState, session_id: &str) -> ApiResult<()> {
+    match state.store.end_session(session_id).await {
+        Ok(_) | Err(crate::store::StoreError::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn refresh_token(state: &AppState, request: &AuthenticateRequest) -> ApiResult<Value> {

@@ -3,12 +3,13 @@
 //! Validation happens before anything else, and a request that fails it gets an HTML error page
 //! (400), never a redirect (RFC 6749 §4.1.2.1): the `client_id` must be the configured one,
 //! `response_type` must be `code`, `redirect_uri` must be allowed ([`is_allowed_redirect`]:
-//! exact string match against the configured list, plus loopback `http://localhost:<port>` and
-//! `http://127.0.0.1:<port>` when enabled, RFC 8252), and a `code_challenge` needs
+//! exact string match against the configured list, where a loopback URI may differ only in its
+//! port (RFC 8252); any loopback URI when none is configured), and a `code_challenge` needs
 //! `code_challenge_method=S256`.
 //!
 //! Then either a code is issued at once (`--auto-approve`, or `emulate_auto_approve=1` on the
-//! query; the `login_hint` user, else the oldest user), or the sign-in page is served. Its forms
+//! query when [`Config::allow_auto_approve_query`] is on; the `login_hint` user, else the oldest
+//! user), or the sign-in page is served. Its forms
 //! post back here carrying the original parameters as hidden fields; the answer is the page
 //! again with an error (wrong password: 401), the organization picker, or `303 See Other` to
 //! `redirect_uri?code=…&state=…` (RFC 9700 §4.12: never 307 after a credential POST).
@@ -42,18 +43,15 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/user_management/authorize", get(authorize).post(submit))
 }
 
-/// Whether `uri` may receive codes or the logout redirect: exact match with a configured
-/// redirect URI (a configured `:*` port matches any port), or a loopback `http` URI on any port
-/// when [`Config::allow_loopback_redirects`] is on. Userinfo, fragments, backslashes, whitespace
-/// and upper-case variants of the loopback forms are refused.
+/// Whether `uri` may receive codes: exact match with a configured redirect URI (a configured
+/// `:*` port matches any port), or, when [`Config::allow_loopback_redirects`] is on, a loopback
+/// `http` URI that differs from a configured one *only in its port* (RFC 8252 §7.3, RFC 9700
+/// §4.1.1: a native app's port is picked at run time, its path is not). With no redirect URIs
+/// configured at all, any loopback `http` URI is accepted: the zero-configuration dev default,
+/// as nothing else could be registered. Userinfo, fragments, backslashes, whitespace and
+/// upper-case variants of the loopback forms are refused.
 pub fn is_allowed_redirect(config: &Config, uri: &str) -> bool {
-    if uri.is_empty() || uri.len() > 2048 {
-        return false;
-    }
-    if uri
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
-    {
+    if !is_clean(uri) {
         return false;
     }
     for allowed in &config.redirect_uris {
@@ -64,36 +62,82 @@ pub fn is_allowed_redirect(config: &Config, uri: &str) -> bool {
     if !config.allow_loopback_redirects {
         return false;
     }
-    let rest = ["http://localhost", "http://127.0.0.1", "http://[::1]"]
+    let Some((host, _, rest)) = split_loopback(uri) else {
+        return false;
+    };
+    if config.redirect_uris.is_empty() {
+        return true;
+    }
+    config
+        .redirect_uris
         .iter()
-        .find_map(|prefix| uri.strip_prefix(prefix));
-    let Some(rest) = rest else { return false };
-    let after_port = match rest.strip_prefix(':') {
+        .any(|allowed| split_loopback(allowed).is_some_and(|(h, _, r)| h == host && r == rest))
+}
+
+/// Whether the logout redirect may go to `uri`: what [`is_allowed_redirect`] allows, plus any
+/// URL on the origin (scheme, host, port) of a configured redirect URI, where the app's
+/// signed-out pages live. Anything else gets the emulator's own signed-out page.
+pub fn is_allowed_logout_redirect(config: &Config, uri: &str) -> bool {
+    if is_allowed_redirect(config, uri) {
+        return true;
+    }
+    if !is_clean(uri) {
+        return false;
+    }
+    let Ok(target) = url::Url::parse(uri) else {
+        return false;
+    };
+    if !matches!(target.scheme(), "http" | "https")
+        || !target.username().is_empty()
+        || target.password().is_some()
+    {
+        return false;
+    }
+    let origin = target.origin();
+    config.redirect_uris.iter().any(|allowed| {
+        url::Url::parse(allowed).is_ok_and(|a| !allowed.contains(":*") && a.origin() == origin)
+    })
+}
+
+/// Not empty, not huge, and no characters that parsers disagree about.
+fn is_clean(uri: &str) -> bool {
+    !uri.is_empty()
+        && uri.len() <= 2048
+        && !uri
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+}
+
+/// Splits a well-formed loopback `http` URI into `(host, port, rest)` where `rest` is the path
+/// and query; `None` for anything else (other schemes or hosts, userinfo, fragments).
+fn split_loopback(uri: &str) -> Option<(&'static str, Option<&str>, &str)> {
+    let (host, rest) = ["localhost", "127.0.0.1", "[::1]"]
+        .into_iter()
+        .find_map(|host| {
+            uri.strip_prefix("http://")
+                .and_then(|r| r.strip_prefix(host))
+                .map(|r| (host, r))
+        })?;
+    let (port, after_port) = match rest.strip_prefix(':') {
         Some(port_and_path) => {
             let digits = port_and_path.bytes().take_while(u8::is_ascii_digit).count();
             if digits == 0 || digits > 5 {
-                return false;
+                return None;
             }
-            &port_and_path[digits..]
+            (Some(&port_and_path[..digits]), &port_and_path[digits..])
         }
-        None => rest,
+        None => (None, rest),
     };
     if !(after_port.is_empty() || after_port.starts_with('/') || after_port.starts_with('?')) {
-        return false;
+        return None;
     }
-    match url::Url::parse(uri) {
-        Ok(parsed) => {
-            parsed.scheme() == "http"
-                && parsed.username().is_empty()
-                && parsed.password().is_none()
-                && parsed.fragment().is_none()
-                && matches!(
-                    parsed.host_str(),
-                    Some("localhost") | Some("127.0.0.1") | Some("[::1]")
-                )
-        }
-        Err(_) => false,
-    }
+    let parsed = url::Url::parse(uri).ok()?;
+    let well_formed = parsed.scheme() == "http"
+        && parsed.username().is_empty()
+        && parsed.password().is_none()
+        && parsed.fragment().is_none()
+        && parsed.host_str() == Some(host);
+    well_formed.then_some((host, port, after_port))
 }
 
 fn matches_port_wildcard(pattern: &str, uri: &str) -> bool {
@@ -358,10 +402,11 @@ async fn authorize(
         Err(page) => return *page,
     };
     let auto = state.config.auto_approve
-        || matches!(
-            valid.params.emulate_auto_approve.as_deref(),
-            Some("1") | Some("true")
-        );
+        || (state.config.allow_auto_approve_query
+            && matches!(
+                valid.params.emulate_auto_approve.as_deref(),
+                Some("1") | Some("true")
+            ));
     if auto {
         return auto_approve(&state, &valid, &headers)
             .await
@@ -651,19 +696,80 @@ mod tests {
     }
 
     #[test]
-    fn loopback_on_any_port_is_allowed_by_default_only() {
-        let c = config();
+    fn loopback_redirect_may_vary_only_in_port_when_uris_are_configured() {
+        let c = config().redirect_uri("http://localhost:3000/callback");
+        assert!(is_allowed_redirect(&c, "http://localhost:3000/callback"));
+        assert!(is_allowed_redirect(&c, "http://localhost:54321/callback"));
+        assert!(is_allowed_redirect(&c, "http://localhost/callback"));
+        for bad in [
+            "http://localhost:3000/other",
+            "http://localhost:3000/callback/x",
+            "http://localhost:3000/callback?next=/admin",
+            "http://localhost:4000/",
+            "http://127.0.0.1:3000/callback",
+            "http://localhost:3000/callback#f",
+        ] {
+            assert!(!is_allowed_redirect(&c, bad), "{bad} must be refused");
+        }
+        // Only https://app.example/cb configured: no loopback URI matches it.
+        assert!(!is_allowed_redirect(
+            &config(),
+            "http://localhost:3000/callback"
+        ));
+    }
+
+    #[test]
+    fn any_loopback_redirect_is_the_dev_default_with_nothing_configured() {
+        let c = Config::default();
         assert!(is_allowed_redirect(&c, "http://localhost:3000/callback"));
         assert!(is_allowed_redirect(&c, "http://127.0.0.1:54321/cb"));
-        assert!(is_allowed_redirect(&c, "http://localhost/cb"));
+        assert!(is_allowed_redirect(&c, "http://[::1]:8080/cb"));
+        assert!(!is_allowed_redirect(&c, "https://app.example/cb"));
+        assert!(!is_allowed_redirect(
+            &c,
+            "http://localhost:3000@evil.com/cb"
+        ));
         let strict = Config {
             allow_loopback_redirects: false,
-            ..config()
+            ..Config::default()
         };
         assert!(!is_allowed_redirect(
             &strict,
             "http://localhost:3000/callback"
         ));
+    }
+
+    #[test]
+    fn logout_return_to_is_limited_to_redirect_rules_and_their_origins() {
+        let c = config().redirect_uri("http://localhost:3000/callback");
+        for good in [
+            "http://localhost:3000/",
+            "http://localhost:3000/signed-out?x=1",
+            "https://app.example/",
+            "https://app.example/bye",
+            "http://localhost:4000/callback",
+        ] {
+            assert!(
+                is_allowed_logout_redirect(&c, good),
+                "{good} must be allowed"
+            );
+        }
+        for bad in [
+            "http://localhost:4000/",
+            "http://localhost:4000/evil",
+            "http://127.0.0.1:3000/",
+            "https://app.example.evil.com/",
+            "http://app.example/",
+            "https://user@app.example/",
+            "https://app.example:8443/",
+            "javascript:alert(1)",
+            "https://app.example\\@evil.com/",
+        ] {
+            assert!(
+                !is_allowed_logout_redirect(&c, bad),
+                "{bad} must be refused"
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The control surface under `/_emulate/` (no API key; loopback peers only, see
-//! [`crate::server::loopback_only`]): reset to the seed, move the clock, read the request log,
+//! The control surface under `/_emulate/` (no API key; local tools only, never browsers, see
+//! [`crate::server::control_guard`]): reset to the seed, move the clock, read the request log,
 //! rotate the signing key.
 
 use axum::extract::State;

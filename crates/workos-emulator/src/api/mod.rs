@@ -3,9 +3,11 @@
 //!
 //! Public routes (hosted sign-in, authenticate, JWKS, logout) are open; the management routes
 //! (including `/events`, `/directories`, `/directory_users`, `/directory_groups`,
-//! `/webhook_endpoints`) sit behind [`crate::server::require_api_key`]; `/scim/v2/{directory}/*`
-//! checks the directory's own bearer token ([`scim`]); `/_emulate/*` is loopback-only.
+//! `/webhook_endpoints`, `/api_keys/validations`) sit behind [`crate::server::require_api_key`]; `/scim/v2/{directory}/*`
+//! checks the directory's own bearer token ([`scim`]); `/_emulate/*` answers local tools only
+//! ([`crate::server::control_guard`]).
 
+pub mod api_keys;
 pub mod authenticate;
 pub mod authorize;
 pub mod control;

@@ -2,7 +2,9 @@
 //!
 //! Ending a session revokes its refresh tokens in the same transaction
 //! ([`crate::store::Store::end_session`]), so a logged-out browser cannot mint new access tokens;
-//! access tokens already issued stay valid until they expire, as in production.
+//! access tokens already issued stay valid until they expire, as in production. The logout
+//! `return_to` follows [`is_allowed_logout_redirect`] (redirect-URI rules plus their origins);
+//! any other value gets the emulator's signed-out page, never an open redirect.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -12,7 +14,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::api::authorize::is_allowed_redirect;
+use crate::api::authorize::is_allowed_logout_redirect;
 use crate::error::{ApiError, ApiResult};
 use crate::model::Session;
 use crate::pages;
@@ -101,7 +103,7 @@ async fn logout(
     state.store.end_session(&session_id).await?;
     let mut response = match query
         .return_to
-        .filter(|r| is_allowed_redirect(&state.config, r))
+        .filter(|r| is_allowed_logout_redirect(&state.config, r))
     {
         Some(target) => pages::found(&target),
         None => pages::respond(StatusCode::OK, pages::signed_out()),

@@ -437,6 +437,24 @@ pub struct GrantRecord {
     pub used_at: Option<DateTime<Utc>>,
 }
 
+/// An organization API key to create. The caller hashes the value ([`crate::tokens::hash_token`])
+/// and obfuscates it; the value itself never reaches the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewApiKey {
+    /// The owning organization (must exist).
+    pub organization_id: String,
+    /// Display name.
+    pub name: String,
+    /// Hex SHA-256 of the value (unique).
+    pub value_hash: String,
+    /// `sk_...` plus the value's last four characters.
+    pub obfuscated_value: String,
+    /// Permission slugs.
+    pub permissions: Vec<String>,
+    /// When it stops validating; `None` = never.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
 /// A signing key as stored.
 #[derive(Clone, PartialEq)]
 pub struct SigningKeyRecord {
@@ -559,6 +577,11 @@ pub trait Store: DirectoryStore + WebhookStore + Send + Sync + 'static {
     // ---- sessions ----
     /// Creates an active session (and its first refresh token, in one transaction).
     async fn create_session(&self, new: NewSession) -> StoreResult<Session>;
+    /// [`Store::create_session`] under an id the caller minted beforehand (with
+    /// [`crate::ids::generate`]`(`[`crate::ids::SESSION`]`)`), so that the id can be recorded
+    /// before the session exists: a code redemption links the code to its session in the
+    /// transaction that consumes the code. A duplicate id is a `Conflict`.
+    async fn create_session_with_id(&self, id: &str, new: NewSession) -> StoreResult<Session>;
     /// A session by id (status `expired` when active but past `expires_at`).
     async fn get_session(&self, id: &str) -> StoreResult<Option<Session>>;
     /// A user's sessions.
@@ -594,6 +617,25 @@ pub trait Store: DirectoryStore + WebhookStore + Send + Sync + 'static {
     /// `Some` on a replay). `None` when unknown or of another kind.
     async fn consume_grant(&self, kind: &str, token_hash: &str)
     -> StoreResult<Option<GrantRecord>>;
+    /// [`Store::consume_grant`], and when this call is the one that consumes it (the grant was
+    /// unused), also stores `link` in the same transaction. A concurrent second consumer
+    /// therefore either sees the grant unused (and is the first) or sees it used *and* finds
+    /// the link: there is no moment where the grant is spent but the link missing.
+    async fn consume_grant_with_link(
+        &self,
+        kind: &str,
+        token_hash: &str,
+        link: GrantRecord,
+    ) -> StoreResult<Option<GrantRecord>>;
+
+    // ---- API keys ----
+    /// Creates an organization API key. Unknown organization → `NotFound`; a value already
+    /// stored → `Conflict{code:"api_key_exists"}`.
+    async fn create_api_key(&self, new: NewApiKey) -> StoreResult<crate::model::ApiKey>;
+    /// The live key with this value hash, with `last_used_at` stamped now; `None` when unknown
+    /// or expired (at or after `expires_at`).
+    async fn validate_api_key(&self, value_hash: &str)
+    -> StoreResult<Option<crate::model::ApiKey>>;
 
     // ---- signing keys ----
     /// Stores a new signing key and, in the same transaction, sets `retire_after` on every
@@ -617,7 +659,7 @@ pub trait Store: DirectoryStore + WebhookStore + Send + Sync + 'static {
     ) -> StoreResult<Page<Event>>;
 
     // ---- control ----
-    /// Deletes every user, organization, role, permission, session, token and grant (signing
+    /// Deletes every user, organization, role, permission, session, token, grant and API key (signing
     /// keys stay, so tokens already handed out still verify).
     async fn reset(&self) -> StoreResult<()>;
 }

@@ -25,6 +25,7 @@ use crate::clock::Clock;
 use crate::ids;
 use crate::model::{Event, OrganizationDomain, SlimRole};
 
+mod api_keys;
 mod dsync;
 mod hooks;
 
@@ -498,6 +499,59 @@ impl SqliteStore {
 
     fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// Marks a grant used (returning it as it was) and, when it was unused, stores `link`, all
+    /// in one write transaction.
+    async fn consume_grant_inner(
+        &self,
+        kind: &str,
+        token_hash: &str,
+        link: Option<GrantRecord>,
+    ) -> StoreResult<Option<GrantRecord>> {
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query(
+            "SELECT token_hash, kind, payload, expires_at, used_at FROM grants \
+             WHERE token_hash = ? AND kind = ?",
+        )
+        .bind(token_hash)
+        .bind(kind)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        let payload: String = row.try_get("payload").map_err(backend)?;
+        let grant = GrantRecord {
+            token_hash: row.try_get("token_hash").map_err(backend)?,
+            kind: row.try_get("kind").map_err(backend)?,
+            payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
+            expires_at: dt(row.try_get("expires_at").map_err(backend)?),
+            used_at: opt_dt(row.try_get("used_at").map_err(backend)?),
+        };
+        if grant.used_at.is_none() {
+            sqlx::query("UPDATE grants SET used_at = ? WHERE token_hash = ?")
+                .bind(ms(self.now()))
+                .bind(token_hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            if let Some(link) = link {
+                sqlx::query(
+                    "INSERT INTO grants (token_hash, kind, payload, expires_at, used_at) \
+                     VALUES (?, ?, ?, ?, ?)",
+                )
+                .bind(&link.token_hash)
+                .bind(&link.kind)
+                .bind(to_json(&link.payload)?)
+                .bind(ms(link.expires_at))
+                .bind(link.used_at.map(ms))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            }
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(grant))
     }
 
     /// Work that must happen inside the transaction deleting an organization, before its row
@@ -1520,8 +1574,13 @@ impl Store for SqliteStore {
     }
 
     async fn create_session(&self, new: NewSession) -> StoreResult<Session> {
+        self.create_session_with_id(&ids::generate(ids::SESSION), new)
+            .await
+    }
+
+    async fn create_session_with_id(&self, id: &str, new: NewSession) -> StoreResult<Session> {
         let now = self.now();
-        let id = ids::generate(ids::SESSION);
+        let id = id.to_owned();
         let impersonator = new.impersonator.as_ref().map(to_json).transpose()?;
         let mut tx = self.write_tx().await?;
         let result = sqlx::query(
@@ -1549,6 +1608,16 @@ impl Store for SqliteStore {
                     .unwrap_or(false) =>
             {
                 return Err(StoreError::not_found("User", new.user_id));
+            }
+            Err(e)
+                if e.as_database_error()
+                    .map(|d| d.is_unique_violation())
+                    .unwrap_or(false) =>
+            {
+                return Err(StoreError::Conflict {
+                    code: "session_exists".into(),
+                    message: format!("A session with id '{id}' already exists."),
+                });
             }
             Err(e) => return Err(backend(e)),
         }
@@ -1784,35 +1853,27 @@ impl Store for SqliteStore {
         kind: &str,
         token_hash: &str,
     ) -> StoreResult<Option<GrantRecord>> {
-        let mut tx = self.write_tx().await?;
-        let row = sqlx::query(
-            "SELECT token_hash, kind, payload, expires_at, used_at FROM grants \
-             WHERE token_hash = ? AND kind = ?",
-        )
-        .bind(token_hash)
-        .bind(kind)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(backend)?;
-        let Some(row) = row else { return Ok(None) };
-        let payload: String = row.try_get("payload").map_err(backend)?;
-        let grant = GrantRecord {
-            token_hash: row.try_get("token_hash").map_err(backend)?,
-            kind: row.try_get("kind").map_err(backend)?,
-            payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
-            expires_at: dt(row.try_get("expires_at").map_err(backend)?),
-            used_at: opt_dt(row.try_get("used_at").map_err(backend)?),
-        };
-        if grant.used_at.is_none() {
-            sqlx::query("UPDATE grants SET used_at = ? WHERE token_hash = ?")
-                .bind(ms(self.now()))
-                .bind(token_hash)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-        }
-        tx.commit().await.map_err(backend)?;
-        Ok(Some(grant))
+        self.consume_grant_inner(kind, token_hash, None).await
+    }
+
+    async fn consume_grant_with_link(
+        &self,
+        kind: &str,
+        token_hash: &str,
+        link: GrantRecord,
+    ) -> StoreResult<Option<GrantRecord>> {
+        self.consume_grant_inner(kind, token_hash, Some(link)).await
+    }
+
+    async fn create_api_key(&self, new: NewApiKey) -> StoreResult<crate::model::ApiKey> {
+        api_keys::create(self, new).await
+    }
+
+    async fn validate_api_key(
+        &self,
+        value_hash: &str,
+    ) -> StoreResult<Option<crate::model::ApiKey>> {
+        api_keys::validate(self, value_hash).await
     }
 
     async fn insert_signing_key(
@@ -1914,6 +1975,7 @@ impl Store for SqliteStore {
             "directory_groups",
             "directory_users",
             "directories",
+            "api_keys",
             "grants",
             "refresh_tokens",
             "sessions",

@@ -22,11 +22,15 @@ pub const PASSWORD: &str = "correct horse battery";
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
+/// In memory, any port, the test redirect URIs, and `emulate_auto_approve=1` honoured (these
+/// tests drive sign-in without a browser; the default ignores the flag).
 pub fn config() -> Config {
     Config::default()
         .in_memory()
         .port(0)
         .redirect_uri("https://app.example/callback")
+        .redirect_uri(REDIRECT)
+        .allow_auto_approve_query(true)
 }
 
 pub async fn start(config: Config) -> RunningEmulator {
