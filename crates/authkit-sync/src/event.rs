@@ -89,35 +89,89 @@ pub struct ListMetadata {
 
 /// A directory (`object:"directory"`), from `dsync.activated`/`dsync.deleted` or
 /// `GET /directories`.
+///
+/// The two sources describe a directory in different words (wire spec §6.3, §8): events say
+/// `state: active|inactive` and list `domains[]`, the REST object says `linked|unlinked` and
+/// has one `domain`. Both are read into the REST vocabulary, so a directory synced from
+/// events equals the same directory backfilled from the list endpoint (otherwise every
+/// reconcile would report false drift).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "WireDirectory")]
 pub struct Directory {
     /// `directory_…`.
     pub id: String,
     /// Owning organization; optional in event payloads.
-    #[serde(default)]
     pub organization_id: Option<String>,
     /// Display name.
-    #[serde(default)]
     pub name: String,
     /// Provider, e.g. `okta scim v2.0`.
-    #[serde(default, rename = "type")]
+    #[serde(rename = "type")]
     pub directory_type: String,
-    /// `active`/`linked`/`inactive`/… (events and REST use different vocabularies; stored as
-    /// given).
-    #[serde(default)]
+    /// REST vocabulary: `linked`, `unlinked`, `validating`, `invalid_credentials`,
+    /// `deleting` (event states `active`/`inactive` are mapped to `linked`/`unlinked`).
     pub state: String,
-    /// Primary domain, when present.
-    #[serde(default)]
+    /// Primary domain (the REST `domain`, else the first of an event's `domains`).
     pub domain: Option<String>,
     /// Stable external key.
-    #[serde(default)]
     pub external_key: Option<String>,
     /// ISO-8601.
-    #[serde(default)]
     pub created_at: String,
     /// ISO-8601; the staleness check compares this.
-    #[serde(default)]
     pub updated_at: String,
+}
+
+/// A directory as either source sends it.
+#[derive(Deserialize)]
+struct WireDirectory {
+    id: String,
+    #[serde(default)]
+    organization_id: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default, rename = "type")]
+    directory_type: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    domain: Option<String>,
+    #[serde(default)]
+    domains: Vec<WireDomain>,
+    #[serde(default)]
+    external_key: Option<String>,
+    #[serde(default)]
+    created_at: String,
+    #[serde(default)]
+    updated_at: String,
+}
+
+#[derive(Deserialize)]
+struct WireDomain {
+    #[serde(default)]
+    domain: Option<String>,
+}
+
+impl From<WireDirectory> for Directory {
+    fn from(w: WireDirectory) -> Self {
+        let state = match w.state.as_str() {
+            "active" => "linked".to_owned(),
+            "inactive" => "unlinked".to_owned(),
+            _ => w.state,
+        };
+        let domain = w
+            .domain
+            .or_else(|| w.domains.into_iter().find_map(|d| d.domain));
+        Self {
+            id: w.id,
+            organization_id: w.organization_id,
+            name: w.name,
+            directory_type: w.directory_type,
+            state,
+            domain,
+            external_key: w.external_key,
+            created_at: w.created_at,
+            updated_at: w.updated_at,
+        }
+    }
 }
 
 /// A role reference `{slug}`.
@@ -226,6 +280,30 @@ pub(crate) fn non_empty(s: &Option<String>) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn event_and_rest_directories_read_the_same() {
+        let from_event: Directory = serde_json::from_value(serde_json::json!({
+            "object": "directory", "id": "directory_1", "organization_id": "org_1",
+            "name": "Okta", "type": "okta scim v2.0", "state": "active",
+            "domains": [{"object": "organization_domain", "id": "org_domain_1", "domain": "acme.test"}],
+            "external_key": "k", "created_at": "2026-01-01T00:00:00.000Z",
+            "updated_at": "2026-01-01T00:00:00.000Z"
+        }))
+        .unwrap();
+        let from_rest: Directory = serde_json::from_value(serde_json::json!({
+            "object": "directory", "id": "directory_1", "organization_id": "org_1",
+            "name": "Okta", "type": "okta scim v2.0", "state": "linked", "domain": "acme.test",
+            "external_key": "k", "created_at": "2026-01-01T00:00:00.000Z",
+            "updated_at": "2026-01-01T00:00:00.000Z"
+        }))
+        .unwrap();
+        assert_eq!(from_event, from_rest);
+        let inactive: Directory =
+            serde_json::from_value(serde_json::json!({"id": "directory_2", "state": "inactive"}))
+                .unwrap();
+        assert_eq!(inactive.state, "unlinked");
+    }
+
     use super::*;
 
     #[test]
