@@ -1519,6 +1519,15 @@ impl Checker<'_> {
         }
     }
 
+    /// An optional string that, when present, must be one of `allowed` (compared exactly).
+    fn one_of(&mut self, value: &Option<String>, allowed: &[&str], path: Vec<Seg>, message: &str) {
+        if let Some(v) = value
+            && !allowed.contains(&v.as_str())
+        {
+            self.push(SeedIssueKind::InvalidValue, path, Some(v), message);
+        }
+    }
+
     fn pinned_id(&mut self, id: &Option<String>, path: Vec<Seg>) {
         if let Some(id) = id
             && !is_pinned_id(id)
@@ -1911,16 +1920,12 @@ fn validate_raw(raw: &RawSeed, problems: &mut Vec<Problem>) {
                     );
                 }
             }
-            if let Some(state) = &d.state
-                && !matches!(state.as_str(), "verified" | "pending")
-            {
-                c.push(
-                    SeedIssueKind::InvalidValue,
-                    path(&dbase, &[Seg::Key("state")]),
-                    Some(state),
-                    "state must be `verified` or `pending`",
-                );
-            }
+            c.one_of(
+                &d.state,
+                &["verified", "pending"],
+                path(&dbase, &[Seg::Key("state")]),
+                "state must be `verified` or `pending`",
+            );
         }
         let mut members = HashSet::new();
         for (j, m) in o.memberships.iter().flatten().enumerate() {
@@ -1953,16 +1958,12 @@ fn validate_raw(raw: &RawSeed, problems: &mut Vec<Problem>) {
                     );
                 }
             }
-            if let Some(status) = &m.status
-                && !matches!(status.as_str(), "active" | "inactive" | "pending")
-            {
-                c.push(
-                    SeedIssueKind::InvalidValue,
-                    path(&mbase, &[Seg::Key("status")]),
-                    Some(status),
-                    "status must be `active`, `inactive` or `pending`",
-                );
-            }
+            c.one_of(
+                &m.status,
+                &["active", "inactive", "pending"],
+                path(&mbase, &[Seg::Key("status")]),
+                "status must be `active`, `inactive` or `pending`",
+            );
             match m.role.as_deref().map(str::trim) {
                 Some(role) => match roles.get(role) {
                     None => c.push(
@@ -2063,16 +2064,12 @@ fn validate_directory(
                 "email must be a valid address (`name@example.com`)",
             );
         }
-        if let Some(state) = &u.state
-            && !matches!(state.as_str(), "active" | "inactive")
-        {
-            c.push(
-                SeedIssueKind::InvalidValue,
-                path(&ubase, &[Seg::Key("state")]),
-                Some(state),
-                "state must be `active` or `inactive`",
-            );
-        }
+        c.one_of(
+            &u.state,
+            &["active", "inactive"],
+            path(&ubase, &[Seg::Key("state")]),
+            "state must be `active` or `inactive`",
+        );
     }
     for (k, g) in d.groups.iter().flatten().enumerate() {
         let gbase = path(base, &[Seg::Key("groups"), Seg::Index(k)]);

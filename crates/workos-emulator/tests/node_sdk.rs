@@ -16,19 +16,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::Value;
-use workos_emulator::model::SessionStatus;
-use workos_emulator::seed::Seed;
-use workos_emulator::store::{Order, OrganizationFilter, PageRequest};
-use workos_emulator::{Config, Emulator};
 
-/// The signed-in user of the demo seed: one membership (Acme, admin).
-const SIGN_IN_EMAIL: &str = "alice@acme.test";
-/// Longest the script may run before the test gives up on it.
-const SCRIPT_TIMEOUT: Duration = Duration::from_secs(90);
+mod common;
+use common::sdk::{assert_clean_report, assert_logged_out, run_script, start_demo};
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -105,30 +97,6 @@ async fn ensure_packages(dir: &Path, npm: &str) {
     );
 }
 
-/// Steps of the report in a given status, as `name: detail` lines.
-fn steps_with(report: &Value, status: &str) -> Vec<String> {
-    report["steps"]
-        .as_array()
-        .map(|steps| {
-            steps
-                .iter()
-                .filter(|s| s["status"] == status)
-                .map(|s| {
-                    format!(
-                        "{}: {}{}",
-                        s["name"].as_str().unwrap_or("?"),
-                        s["detail"].as_str().unwrap_or(""),
-                        s["known"]
-                            .as_str()
-                            .map(|k| format!(" [known deviation: {k}]"))
-                            .unwrap_or_default()
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_node_sdk_and_jose_complete_the_hosted_sign_in_loop() {
     let node = tool("NODE", "node");
@@ -139,100 +107,15 @@ async fn official_node_sdk_and_jose_complete_the_hosted_sign_in_loop() {
     ensure_packages(&dir, &npm).await;
 
     // The emulator with the demo seed; expectations come from the same seed.
-    let seed = Seed::load(&manifest_dir().join("seeds").join("demo.yaml")).expect("demo seed");
-    let user = seed.user_by_email(SIGN_IN_EMAIL).expect("seeded user");
-    let password = user
-        .password
-        .as_ref()
-        .expect("seeded password")
-        .expose()
-        .to_owned();
-    let memberships: Vec<(&str, &str)> = seed
-        .organizations
-        .iter()
-        .flat_map(|o| {
-            o.memberships
-                .iter()
-                .filter(|m| m.email.eq_ignore_ascii_case(SIGN_IN_EMAIL))
-                .map(move |m| (o.name.as_str(), m.role.as_str()))
-        })
-        .collect();
-    assert_eq!(
-        memberships.len(),
-        1,
-        "the signed-in user has one membership"
-    );
-    let (org_name, role_slug) = memberships[0];
-    let permissions = seed
-        .role(role_slug)
-        .expect("seeded role")
-        .permissions
-        .clone();
-    let multi_org_email = seed
-        .users
-        .iter()
-        .find(|u| {
-            seed.organizations
-                .iter()
-                .filter(|o| {
-                    o.memberships
-                        .iter()
-                        .any(|m| m.email.eq_ignore_ascii_case(&u.email))
-                })
-                .count()
-                >= 2
-        })
-        .map(|u| u.email.clone())
-        .expect("the demo seed has a user in several organizations");
-    let user_count = seed.users.len();
+    let run = start_demo().await;
+    let emulator = &run.emulator;
 
-    let emulator = Emulator::start(
-        Config::default()
-            .in_memory()
-            .port(0)
-            .seed(Arc::new(seed.clone())),
-    )
-    .await
-    .expect("emulator starts");
-    let store = emulator.store().clone();
-    let user_id = store
-        .get_user_by_email(SIGN_IN_EMAIL)
-        .await
-        .expect("store")
-        .expect("seeded user exists")
-        .id;
-    let org_id = store
-        .list_organizations(
-            &OrganizationFilter::default(),
-            &PageRequest::first(100, Order::Asc),
-        )
-        .await
-        .expect("store")
-        .items
-        .into_iter()
-        .find(|o| o.name == org_name)
-        .expect("seeded organization exists")
-        .id;
-    let config = &emulator.state().config;
-
-    let child = tokio::process::Command::new(&node)
+    let mut command = tokio::process::Command::new(&node);
+    let child = run
+        .script_env(&mut command)
         .arg("sdk_flow.mjs")
         .current_dir(&dir)
         .env("WORKOS_BASE_URL", emulator.base_url())
-        .env("WORKOS_CLIENT_ID", &config.client_id)
-        .env("WORKOS_API_KEY", &config.api_key)
-        .env("SIGNIN_EMAIL", SIGN_IN_EMAIL)
-        .env("SIGNIN_PASSWORD", &password)
-        .env("EXPECT_ISSUER", emulator.issuer())
-        .env("EXPECT_USER_ID", &user_id)
-        .env("EXPECT_ORG_ID", &org_id)
-        .env("EXPECT_ROLE", role_slug)
-        .env(
-            "EXPECT_PERMISSIONS",
-            serde_json::to_string(&permissions).expect("json"),
-        )
-        .env("EXPECT_USER_COUNT", user_count.to_string())
-        .env("MULTI_ORG_EMAIL", &multi_org_email)
         // The SDK falls back to these when an option is missing; none may leak in from outside.
         .env_remove("WORKOS_COOKIE_PASSWORD")
         .stdin(Stdio::null())
@@ -241,69 +124,20 @@ async fn official_node_sdk_and_jose_complete_the_hosted_sign_in_loop() {
         .kill_on_drop(true)
         .spawn()
         .unwrap_or_else(|e| panic!("`{node} sdk_flow.mjs` could not be started: {e}"));
-    let output = tokio::time::timeout(SCRIPT_TIMEOUT, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("sdk_flow.mjs did not finish within {SCRIPT_TIMEOUT:?}"))
-        .expect("sdk_flow.mjs output");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let report: Value = stdout
-        .lines()
-        .rev()
-        .find_map(|line| serde_json::from_str(line).ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "sdk_flow.mjs printed no JSON report (exit {}, {node_version}).\nstdout:\n{stdout}\nstderr:\n{stderr}",
-                output.status
-            )
-        });
+    let (output, report) = run_script(child, "sdk_flow.mjs", &format!(", {node_version}")).await;
 
-    // Shown with `--nocapture`: the whole report, step by step.
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&report).unwrap_or_default()
-    );
-
-    // Deviations first: they are what the emulator still gets wrong.
-    let deviations = steps_with(&report, "deviation");
-    let failed = steps_with(&report, "failed");
-    let skipped = steps_with(&report, "skipped");
-    assert!(
-        deviations.is_empty() && failed.is_empty() && output.status.success(),
-        "Node SDK flow (versions {}) exit {}:\nknown deviations:\n  {}\nfailed steps:\n  {}\nskipped steps:\n  {}\nstderr:\n{stderr}",
-        report["versions"],
-        output.status,
-        deviations.join("\n  "),
-        failed.join("\n  "),
-        skipped.join("\n  "),
-    );
-    assert!(skipped.is_empty(), "skipped steps: {skipped:?}");
-    let ok = report["summary"]["ok"].as_u64().unwrap_or(0);
-    assert!(ok >= 17, "only {ok} steps ran: {report}");
+    assert_clean_report("Node", &output, &report, 17);
     assert_eq!(
         report["versions"]["@workos-inc/node"], "11.0.0",
         "the pinned SDK ran"
     );
 
     // What the SDK saw agrees with the store.
-    assert_eq!(report["observed"]["user"]["id"], user_id.as_str());
-    assert_eq!(report["observed"]["claims"]["org_id"], org_id.as_str());
+    assert_eq!(report["observed"]["user"]["id"], run.user_id.as_str());
+    assert_eq!(report["observed"]["claims"]["org_id"], run.org_id.as_str());
     assert_eq!(report["observed"]["claims"]["iss"], emulator.issuer());
-    assert_eq!(report["observed"]["listed_users"], user_count);
-    let ended = report["observed"]["logged_out_session"]
-        .as_str()
-        .expect("the logout step names its session");
-    let session = store
-        .get_session(ended)
-        .await
-        .expect("store")
-        .expect("the logged-out session exists");
-    assert_eq!(
-        session.status,
-        SessionStatus::Revoked,
-        "logout ended the session"
-    );
-    assert_eq!(session.user_id, user_id);
+    assert_eq!(report["observed"]["listed_users"], run.user_count);
+    assert_logged_out(&run, &report).await;
 
-    emulator.shutdown().await;
+    run.emulator.shutdown().await;
 }

@@ -11,17 +11,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
-use std::time::Duration;
 
-use serde_json::Value;
-use workos_emulator::model::SessionStatus;
-use workos_emulator::seed::Seed;
-use workos_emulator::store::{Order, OrganizationFilter, PageRequest};
-use workos_emulator::{Config, Emulator};
-
-const SIGN_IN_EMAIL: &str = "alice@acme.test";
-const SCRIPT_TIMEOUT: Duration = Duration::from_secs(90);
+mod common;
+use common::sdk::{assert_clean_report, assert_logged_out, run_script, start_demo};
 
 fn py_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -87,122 +79,20 @@ async fn ensure_venv(dir: &Path) -> PathBuf {
     venv_python
 }
 
-fn steps_with(report: &Value, status: &str) -> Vec<String> {
-    report["steps"]
-        .as_array()
-        .map(|steps| {
-            steps
-                .iter()
-                .filter(|s| s["status"] == status)
-                .map(|s| {
-                    format!(
-                        "{}: {}{}",
-                        s["name"].as_str().unwrap_or("?"),
-                        s["detail"].as_str().unwrap_or(""),
-                        s["known"]
-                            .as_str()
-                            .map(|k| format!(" [known deviation: {k}]"))
-                            .unwrap_or_default()
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_python_sdk_completes_the_hosted_sign_in_loop() {
     let dir = py_dir();
     let python = ensure_venv(&dir).await;
 
-    let seed = Seed::load(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("seeds")
-            .join("demo.yaml"),
-    )
-    .expect("demo seed");
-    let password = seed
-        .user_by_email(SIGN_IN_EMAIL)
-        .and_then(|u| u.password.as_ref())
-        .expect("seeded password")
-        .expose()
-        .to_owned();
-    let (org_name, role_slug) = seed
-        .organizations
-        .iter()
-        .find_map(|o| {
-            o.memberships
-                .iter()
-                .find(|m| m.email.eq_ignore_ascii_case(SIGN_IN_EMAIL))
-                .map(|m| (o.name.clone(), m.role.clone()))
-        })
-        .expect("the signed-in user has a membership");
-    let permissions = seed.role(&role_slug).expect("role").permissions.clone();
-    let multi_org_email = seed
-        .users
-        .iter()
-        .find(|u| {
-            seed.organizations
-                .iter()
-                .filter(|o| {
-                    o.memberships
-                        .iter()
-                        .any(|m| m.email.eq_ignore_ascii_case(&u.email))
-                })
-                .count()
-                >= 2
-        })
-        .map(|u| u.email.clone())
-        .expect("a user in several organizations");
-    let user_count = seed.users.len();
+    let run = start_demo().await;
+    let emulator = &run.emulator;
 
-    let emulator = Emulator::start(
-        Config::default()
-            .in_memory()
-            .port(0)
-            .seed(Arc::new(seed.clone())),
-    )
-    .await
-    .expect("emulator starts");
-    let store = emulator.store().clone();
-    let user_id = store
-        .get_user_by_email(SIGN_IN_EMAIL)
-        .await
-        .expect("store")
-        .expect("user")
-        .id;
-    let org_id = store
-        .list_organizations(
-            &OrganizationFilter::default(),
-            &PageRequest::first(100, Order::Asc),
-        )
-        .await
-        .expect("store")
-        .items
-        .into_iter()
-        .find(|o| o.name == org_name)
-        .expect("organization")
-        .id;
-    let config = &emulator.state().config;
-
-    let child = tokio::process::Command::new(&python)
+    let mut command = tokio::process::Command::new(&python);
+    let child = run
+        .script_env(&mut command)
         .arg("sdk_flow.py")
         .current_dir(&dir)
         .env("WORKOS_EMULATOR_URL", emulator.base_url())
-        .env("WORKOS_CLIENT_ID", &config.client_id)
-        .env("WORKOS_API_KEY", &config.api_key)
-        .env("SIGNIN_EMAIL", SIGN_IN_EMAIL)
-        .env("SIGNIN_PASSWORD", &password)
-        .env("EXPECT_ISSUER", emulator.issuer())
-        .env("EXPECT_USER_ID", &user_id)
-        .env("EXPECT_ORG_ID", &org_id)
-        .env("EXPECT_ROLE", &role_slug)
-        .env(
-            "EXPECT_PERMISSIONS",
-            serde_json::to_string(&permissions).expect("json"),
-        )
-        .env("EXPECT_USER_COUNT", user_count.to_string())
-        .env("MULTI_ORG_EMAIL", &multi_org_email)
         // The SDK reads these when an argument is missing; none may leak in from outside.
         .env_remove("WORKOS_BASE_URL")
         .env_remove("WORKOS_ISSUER")
@@ -213,56 +103,14 @@ async fn official_python_sdk_completes_the_hosted_sign_in_loop() {
         .kill_on_drop(true)
         .spawn()
         .expect("sdk_flow.py starts");
-    let output = tokio::time::timeout(SCRIPT_TIMEOUT, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("sdk_flow.py did not finish within {SCRIPT_TIMEOUT:?}"))
-        .expect("sdk_flow.py output");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let report: Value = stdout
-        .lines()
-        .rev()
-        .find_map(|line| serde_json::from_str(line).ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "sdk_flow.py printed no JSON report (exit {}).\nstdout:\n{stdout}\nstderr:\n{stderr}",
-                output.status
-            )
-        });
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&report).unwrap_or_default()
-    );
+    let (output, report) = run_script(child, "sdk_flow.py", "").await;
 
-    let deviations = steps_with(&report, "deviation");
-    let failed = steps_with(&report, "failed");
-    let skipped = steps_with(&report, "skipped");
-    assert!(
-        deviations.is_empty() && failed.is_empty() && skipped.is_empty() && output.status.success(),
-        "Python SDK flow (versions {}) exit {}:\nknown deviations:\n  {}\nfailed steps:\n  {}\nskipped steps:\n  {}\nstderr:\n{stderr}",
-        report["versions"],
-        output.status,
-        deviations.join("\n  "),
-        failed.join("\n  "),
-        skipped.join("\n  "),
-    );
-    assert!(
-        report["summary"]["ok"].as_u64().unwrap_or(0) >= 10,
-        "{report}"
-    );
+    assert_clean_report("Python", &output, &report, 10);
     assert_eq!(report["versions"]["workos"], "10.8.0", "the pinned SDK ran");
-    assert_eq!(report["observed"]["user_id"], user_id.as_str());
-    assert_eq!(report["observed"]["claims"]["org_id"], org_id.as_str());
-    assert_eq!(report["observed"]["listed_users"], user_count);
-    let ended = report["observed"]["logged_out_session"]
-        .as_str()
-        .expect("the logout step names its session");
-    let session = store
-        .get_session(ended)
-        .await
-        .expect("store")
-        .expect("the session exists");
-    assert_eq!(session.status, SessionStatus::Revoked);
+    assert_eq!(report["observed"]["user_id"], run.user_id.as_str());
+    assert_eq!(report["observed"]["claims"]["org_id"], run.org_id.as_str());
+    assert_eq!(report["observed"]["listed_users"], run.user_count);
+    assert_logged_out(&run, &report).await;
 
-    emulator.shutdown().await;
+    run.emulator.shutdown().await;
 }

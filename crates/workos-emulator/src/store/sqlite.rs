@@ -277,6 +277,22 @@ fn membership_event_data(m: &OrganizationMembership) -> StoreResult<serde_json::
     Ok(data)
 }
 
+/// Records `organization_membership.deleted` for `m` (deleted on its own or by a cascade).
+async fn record_membership_deleted(
+    conn: &mut SqliteConnection,
+    m: &OrganizationMembership,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    record_event(
+        conn,
+        "organization_membership.deleted",
+        &membership_event_data(m)?,
+        Some(&m.organization_id),
+        at,
+    )
+    .await
+}
+
 fn event_from_row(row: &SqliteRow) -> StoreResult<Event> {
     let data: String = row.try_get("data").map_err(backend)?;
     Ok(Event {
@@ -289,12 +305,7 @@ fn event_from_row(row: &SqliteRow) -> StoreResult<Event> {
 }
 
 async fn fetch_user(conn: &mut SqliteConnection, id: &str) -> StoreResult<Option<User>> {
-    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
-        .map_err(backend)?;
-    row.as_ref().map(user_from_row).transpose()
+    fetch_by_id(conn, USER_COLUMNS, "users", id, user_from_row).await
 }
 
 async fn fetch_organization(
@@ -438,6 +449,57 @@ fn clamp_limit(limit: u32) -> u32 {
     limit.clamp(1, 100)
 }
 
+/// Turns a row into a model value; every `*_from_row` function has this shape.
+type FromRow<T> = fn(&SqliteRow) -> StoreResult<T>;
+
+/// Runs a built query and maps every row it returns.
+async fn fetch_rows<T>(
+    qb: &mut QueryBuilder<'_, Sqlite>,
+    pool: &SqlitePool,
+    from_row: FromRow<T>,
+) -> StoreResult<Vec<T>> {
+    let rows = qb.build().fetch_all(pool).await.map_err(backend)?;
+    rows.iter().map(from_row).collect()
+}
+
+/// `SELECT {columns} FROM {table} WHERE {column} = ?`, mapped; `None` when no row matches.
+async fn fetch_where<'e, T>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    columns: &str,
+    table: &str,
+    column: &str,
+    value: &str,
+    from_row: FromRow<T>,
+) -> StoreResult<Option<T>> {
+    let row = sqlx::query(&format!("SELECT {columns} FROM {table} WHERE {column} = ?"))
+        .bind(value)
+        .fetch_optional(executor)
+        .await
+        .map_err(backend)?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// [`fetch_where`] by primary key.
+async fn fetch_by_id<T>(
+    conn: &mut SqliteConnection,
+    columns: &str,
+    table: &str,
+    id: &str,
+    from_row: FromRow<T>,
+) -> StoreResult<Option<T>> {
+    fetch_where(conn, columns, table, "id", id, from_row).await
+}
+
+/// `DELETE FROM {table} WHERE id = ?` (the caller has already checked that the row exists).
+async fn delete_by_id(conn: &mut SqliteConnection, table: &str, id: &str) -> StoreResult<()> {
+    sqlx::query(&format!("DELETE FROM {table} WHERE id = ?"))
+        .bind(id)
+        .execute(conn)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) a database file, in WAL mode, and runs the migrations.
     pub async fn open_file(path: &Path, clock: Clock) -> StoreResult<Self> {
@@ -563,6 +625,24 @@ impl SqliteStore {
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
         Self::directories_gone_with_organization(tx, organization_id, at).await
+    }
+
+    /// The organization (with its domains) whose `column` equals `value`.
+    async fn organization_where(
+        &self,
+        column: &str,
+        value: &str,
+    ) -> StoreResult<Option<Organization>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ORG_COLUMNS} FROM organizations WHERE {column} = ?"
+        ))
+        .bind(value)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        let org = organization_from_row(&row)?;
+        Ok(self.attach_domains(vec![org]).await?.pop())
     }
 
     async fn domains_for(&self, org_ids: &[String]) -> StoreResult<Vec<OrganizationDomain>> {
@@ -763,34 +843,31 @@ impl Store for SqliteStore {
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        row.as_ref().map(user_from_row).transpose()
+        fetch_where(&self.pool, USER_COLUMNS, "users", "id", id, user_from_row).await
     }
 
     async fn get_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE email_norm = ?"
-        ))
-        .bind(normalise_email(email))
-        .fetch_optional(&self.pool)
+        fetch_where(
+            &self.pool,
+            USER_COLUMNS,
+            "users",
+            "email_norm",
+            &normalise_email(email),
+            user_from_row,
+        )
         .await
-        .map_err(backend)?;
-        row.as_ref().map(user_from_row).transpose()
     }
 
     async fn get_user_by_external_id(&self, external_id: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE external_id = ?"
-        ))
-        .bind(external_id)
-        .fetch_optional(&self.pool)
+        fetch_where(
+            &self.pool,
+            USER_COLUMNS,
+            "users",
+            "external_id",
+            external_id,
+            user_from_row,
+        )
         .await
-        .map_err(backend)?;
-        row.as_ref().map(user_from_row).transpose()
     }
 
     async fn update_user(&self, id: &str, patch: UserPatch) -> StoreResult<User> {
@@ -888,21 +965,10 @@ impl Store for SqliteStore {
             return Err(StoreError::not_found("User", id));
         };
         let memberships = fetch_memberships(&mut tx, "m.user_id", id).await?;
-        sqlx::query("DELETE FROM users WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        delete_by_id(&mut tx, "users", id).await?;
         // The cascade removes the memberships; each one's deletion is an event of its own.
         for m in &memberships {
-            record_event(
-                &mut tx,
-                "organization_membership.deleted",
-                &membership_event_data(m)?,
-                Some(&m.organization_id),
-                at,
-            )
-            .await?;
+            record_membership_deleted(&mut tx, m, at).await?;
         }
         record_event(&mut tx, "user.deleted", &event_data(&user)?, None, at).await?;
         tx.commit().await.map_err(backend)?;
@@ -927,11 +993,7 @@ impl Store for SqliteStore {
             has_where = true;
         }
         push_page(&mut qb, "id", &plan, limit, has_where);
-        let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
-        let users = rows
-            .iter()
-            .map(user_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let users = fetch_rows(&mut qb, &self.pool, user_from_row).await?;
         Ok(finish_page(users, &plan, limit, |u| &u.id))
     }
 
@@ -1029,32 +1091,14 @@ impl Store for SqliteStore {
     }
 
     async fn get_organization(&self, id: &str) -> StoreResult<Option<Organization>> {
-        let row = sqlx::query(&format!(
-            "SELECT {ORG_COLUMNS} FROM organizations WHERE id = ?"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        let Some(row) = row else { return Ok(None) };
-        let org = organization_from_row(&row)?;
-        Ok(self.attach_domains(vec![org]).await?.pop())
+        self.organization_where("id", id).await
     }
 
     async fn get_organization_by_external_id(
         &self,
         external_id: &str,
     ) -> StoreResult<Option<Organization>> {
-        let row = sqlx::query(&format!(
-            "SELECT {ORG_COLUMNS} FROM organizations WHERE external_id = ?"
-        ))
-        .bind(external_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        let Some(row) = row else { return Ok(None) };
-        let org = organization_from_row(&row)?;
-        Ok(self.attach_domains(vec![org]).await?.pop())
+        self.organization_where("external_id", external_id).await
     }
 
     async fn update_organization(
@@ -1170,20 +1214,9 @@ impl Store for SqliteStore {
         };
         let memberships = fetch_memberships(&mut tx, "m.organization_id", id).await?;
         self.before_organization_delete(&mut tx, id, at).await?;
-        sqlx::query("DELETE FROM organizations WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        delete_by_id(&mut tx, "organizations", id).await?;
         for m in &memberships {
-            record_event(
-                &mut tx,
-                "organization_membership.deleted",
-                &membership_event_data(m)?,
-                Some(id),
-                at,
-            )
-            .await?;
+            record_membership_deleted(&mut tx, m, at).await?;
         }
         record_event(
             &mut tx,
@@ -1219,11 +1252,7 @@ impl Store for SqliteStore {
             has_where = true;
         }
         push_page(&mut qb, "id", &plan, limit, has_where);
-        let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
-        let orgs = rows
-            .iter()
-            .map(organization_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let orgs = fetch_rows(&mut qb, &self.pool, organization_from_row).await?;
         let page = finish_page(orgs, &plan, limit, |o| &o.id);
         Ok(Page {
             items: self.attach_domains(page.items).await?,
@@ -1391,19 +1420,8 @@ impl Store for SqliteStore {
         let Some(m) = fetch_memberships(&mut tx, "m.id", id).await?.pop() else {
             return Err(StoreError::not_found("Organization membership", id));
         };
-        sqlx::query("DELETE FROM organization_memberships WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        record_event(
-            &mut tx,
-            "organization_membership.deleted",
-            &membership_event_data(&m)?,
-            Some(&m.organization_id),
-            at,
-        )
-        .await?;
+        delete_by_id(&mut tx, "organization_memberships", id).await?;
+        record_membership_deleted(&mut tx, &m, at).await?;
         tx.commit().await.map_err(backend)?;
         Ok(())
     }
@@ -1439,11 +1457,7 @@ impl Store for SqliteStore {
             has_where = true;
         }
         push_page(&mut qb, "m.id", &plan, limit, has_where);
-        let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
-        let items = rows
-            .iter()
-            .map(membership_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let items = fetch_rows(&mut qb, &self.pool, membership_from_row).await?;
         let page = finish_page(items, &plan, limit, |m| &m.id);
         Ok(Page {
             items: self.attach_users(page.items).await?,
@@ -1957,11 +1971,7 @@ impl Store for SqliteStore {
             qb.push_bind(ms(end));
         }
         push_page(&mut qb, "id", &plan, limit, true);
-        let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
-        let events = rows
-            .iter()
-            .map(event_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let events = fetch_rows(&mut qb, &self.pool, event_from_row).await?;
         Ok(finish_page(events, &plan, limit, |e| &e.id))
     }
 

@@ -2,6 +2,8 @@
 //! tenant through the store, verify tokens against the served JWKS.
 #![allow(dead_code)]
 
+pub mod sdk;
+
 use std::collections::HashMap;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};

@@ -332,6 +332,41 @@ fn parse_filter(query: &ListQuery) -> ScimResult<Option<Filter>> {
         .transpose()
 }
 
+/// The store window a list asks for: the requested one when the store runs the filter (`fast`),
+/// otherwise the whole directory (up to [`SCAN_LIMIT`]) for the filter to run over here.
+fn store_window(fast: bool, start: u64, count: u32) -> (u64, u32) {
+    if fast {
+        (start - 1, count)
+    } else {
+        (0, SCAN_LIMIT)
+    }
+}
+
+/// Builds a list response from rendered resources. With `store_total` the store already
+/// filtered and windowed them; without it they are a whole scan, filtered by `filter` and
+/// windowed (`start` is 1-based, `count` long) here.
+fn finish_list(
+    mut resources: Vec<Value>,
+    store_total: Option<u64>,
+    filter: Option<&Filter>,
+    start: u64,
+    count: u32,
+) -> Response {
+    if let Some(total) = store_total {
+        return ok(&list_response(total, start, resources));
+    }
+    if let Some(f) = filter {
+        resources.retain(|r| f.matches(r));
+    }
+    let total = resources.len() as u64;
+    let resources = resources
+        .into_iter()
+        .skip(usize::try_from(start - 1).unwrap_or(usize::MAX))
+        .take(count as usize)
+        .collect();
+    ok(&list_response(total, start, resources))
+}
+
 fn list_response(total: u64, start: u64, resources: Vec<Value>) -> Value {
     json!({
         "schemas": [LIST_RESPONSE],
@@ -692,49 +727,32 @@ async fn list_users(
                 Some(u) if u.directory_id == directory.id => vec![u],
                 _ => Vec::new(),
             };
-            let total = found.len() as u64;
-            let mut resources = Vec::new();
-            for u in found
-                .iter()
-                .skip(usize::try_from(start - 1).unwrap_or(usize::MAX))
-                .take(count as usize)
-            {
+            let mut resources = Vec::with_capacity(found.len());
+            for u in &found {
                 resources.push(render_user(&state, u).await?);
             }
-            return Ok(ok(&list_response(total, start, resources)));
+            return Ok(finish_list(resources, None, None, start, count));
         }
         Some(_) => false,
     };
-    if fast {
-        let page = state
-            .store
-            .window_directory_users(&store_filter, start - 1, count)
-            .await?;
-        let mut resources = Vec::with_capacity(page.items.len());
-        for u in &page.items {
-            resources.push(render_user(&state, u).await?);
-        }
-        return Ok(ok(&list_response(page.total, start, resources)));
-    }
-    // A filter the store cannot run: evaluate it over the directory's users.
-    let all = state
+    // A filter the store cannot run is evaluated over all the directory's users.
+    let (offset, limit) = store_window(fast, start, count);
+    let page = state
         .store
-        .window_directory_users(&store_filter, 0, SCAN_LIMIT)
+        .window_directory_users(&store_filter, offset, limit)
         .await?;
-    let mut matching = Vec::new();
-    for u in &all.items {
-        let resource = render_user(&state, u).await?;
-        if filter.as_ref().is_none_or(|f| f.matches(&resource)) {
-            matching.push(resource);
-        }
+    let mut resources = Vec::with_capacity(page.items.len());
+    for u in &page.items {
+        resources.push(render_user(&state, u).await?);
     }
-    let total = matching.len() as u64;
-    let resources = matching
-        .into_iter()
-        .skip(usize::try_from(start - 1).unwrap_or(usize::MAX))
-        .take(count as usize)
-        .collect();
-    Ok(ok(&list_response(total, start, resources)))
+    let store_total = fast.then_some(page.total);
+    Ok(finish_list(
+        resources,
+        store_total,
+        filter.as_ref(),
+        start,
+        count,
+    ))
 }
 
 async fn replace_user(
@@ -830,31 +848,23 @@ async fn list_groups(
         }
         Some(_) => false,
     };
+    let (offset, limit) = store_window(fast, start, count);
     let page = state
         .store
-        .window_directory_groups(
-            &store_filter,
-            if fast { start - 1 } else { 0 },
-            if fast { count } else { SCAN_LIMIT },
-        )
+        .window_directory_groups(&store_filter, offset, limit)
         .await?;
     let mut resources = Vec::with_capacity(page.items.len());
     for g in &page.items {
-        let resource = render_group(&state, g).await?;
-        if fast || filter.as_ref().is_none_or(|f| f.matches(&resource)) {
-            resources.push(resource);
-        }
+        resources.push(render_group(&state, g).await?);
     }
-    if fast {
-        return Ok(ok(&list_response(page.total, start, resources)));
-    }
-    let total = resources.len() as u64;
-    let resources = resources
-        .into_iter()
-        .skip(usize::try_from(start - 1).unwrap_or(usize::MAX))
-        .take(count as usize)
-        .collect();
-    Ok(ok(&list_response(total, start, resources)))
+    let store_total = fast.then_some(page.total);
+    Ok(finish_list(
+        resources,
+        store_total,
+        filter.as_ref(),
+        start,
+        count,
+    ))
 }
 
 async fn replace_group(

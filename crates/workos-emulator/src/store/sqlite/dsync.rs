@@ -76,42 +76,42 @@ fn directory_group_from_row(row: &SqliteRow) -> StoreResult<DirectoryGroup> {
 }
 
 async fn fetch_directory(conn: &mut SqliteConnection, id: &str) -> StoreResult<Option<Directory>> {
-    let row = sqlx::query(&format!(
-        "SELECT {DIRECTORY_COLUMNS} FROM directories WHERE id = ?"
-    ))
-    .bind(id)
-    .fetch_optional(conn)
+    fetch_by_id(
+        conn,
+        DIRECTORY_COLUMNS,
+        "directories",
+        id,
+        directory_from_row,
+    )
     .await
-    .map_err(backend)?;
-    row.as_ref().map(directory_from_row).transpose()
 }
 
 async fn fetch_directory_user(
     conn: &mut SqliteConnection,
     id: &str,
 ) -> StoreResult<Option<DirectoryUser>> {
-    let row = sqlx::query(&format!(
-        "SELECT {DIRECTORY_USER_COLUMNS} FROM directory_users WHERE id = ?"
-    ))
-    .bind(id)
-    .fetch_optional(conn)
+    fetch_by_id(
+        conn,
+        DIRECTORY_USER_COLUMNS,
+        "directory_users",
+        id,
+        directory_user_from_row,
+    )
     .await
-    .map_err(backend)?;
-    row.as_ref().map(directory_user_from_row).transpose()
 }
 
 async fn fetch_directory_group(
     conn: &mut SqliteConnection,
     id: &str,
 ) -> StoreResult<Option<DirectoryGroup>> {
-    let row = sqlx::query(&format!(
-        "SELECT {DIRECTORY_GROUP_COLUMNS} FROM directory_groups WHERE id = ?"
-    ))
-    .bind(id)
-    .fetch_optional(conn)
+    fetch_by_id(
+        conn,
+        DIRECTORY_GROUP_COLUMNS,
+        "directory_groups",
+        id,
+        directory_group_from_row,
+    )
     .await
-    .map_err(backend)?;
-    row.as_ref().map(directory_group_from_row).transpose()
 }
 
 /// `dsync.activated` / `dsync.deleted` payload (wire §6.3): event vocabulary for `state`.
@@ -258,6 +258,107 @@ async fn count(qb: &mut QueryBuilder<'_, Sqlite>, pool: &SqlitePool) -> StoreRes
     let row = qb.build().fetch_one(pool).await.map_err(backend)?;
     let n: i64 = row.try_get(0).map_err(backend)?;
     Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// The parts in which directory users and directory groups differ as rows; listing, windowing
+/// and deleting them is shared.
+struct DsyncRows<F, T> {
+    table: &'static str,
+    columns: &'static str,
+    push_filter: fn(&mut QueryBuilder<'_, Sqlite>, &F),
+    from_row: FromRow<T>,
+    /// Resource name in "not found" errors.
+    kind: &'static str,
+    /// Event recorded when a row is deleted.
+    deleted_event: &'static str,
+    organization_id: fn(&T) -> &str,
+}
+
+const USER_ROWS: DsyncRows<DirectoryUserFilter, DirectoryUser> = DsyncRows {
+    table: "directory_users",
+    columns: DIRECTORY_USER_COLUMNS,
+    push_filter: push_user_filter,
+    from_row: directory_user_from_row,
+    kind: "DirectoryUser",
+    deleted_event: "dsync.user.deleted",
+    organization_id: |u| &u.organization_id,
+};
+
+const GROUP_ROWS: DsyncRows<DirectoryGroupFilter, DirectoryGroup> = DsyncRows {
+    table: "directory_groups",
+    columns: DIRECTORY_GROUP_COLUMNS,
+    push_filter: push_group_filter,
+    from_row: directory_group_from_row,
+    kind: "DirectoryGroup",
+    deleted_event: "dsync.group.deleted",
+    organization_id: |g| &g.organization_id,
+};
+
+impl<F, T: serde::Serialize> DsyncRows<F, T> {
+    /// Deletes the row with `id` and records the deletion event with the row as its data.
+    async fn delete(&self, store: &SqliteStore, id: &str) -> StoreResult<()> {
+        let at = store.now();
+        let mut tx = store.write_tx().await?;
+        let Some(item) = fetch_by_id(&mut tx, self.columns, self.table, id, self.from_row).await?
+        else {
+            return Err(StoreError::not_found(self.kind, id));
+        };
+        delete_by_id(&mut tx, self.table, id).await?;
+        record_event(
+            &mut tx,
+            self.deleted_event,
+            &event_data(&item)?,
+            Some((self.organization_id)(&item)),
+            at,
+        )
+        .await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(())
+    }
+    /// A cursor page of the rows matching `filter`.
+    async fn page(
+        &self,
+        pool: &SqlitePool,
+        filter: &F,
+        page: &PageRequest,
+        id: impl Fn(&T) -> &str,
+    ) -> StoreResult<Page<T>> {
+        let limit = clamp_limit(page.limit);
+        let plan = plan(page);
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {} FROM {} WHERE 1 = 1",
+            self.columns, self.table
+        ));
+        (self.push_filter)(&mut qb, filter);
+        push_page(&mut qb, "id", &plan, limit, true);
+        let items = fetch_rows(&mut qb, pool, self.from_row).await?;
+        Ok(finish_page(items, &plan, limit, id))
+    }
+
+    /// An offset window (ordered by id) of the rows matching `filter`, with their total count.
+    async fn window(
+        &self,
+        pool: &SqlitePool,
+        filter: &F,
+        offset: u64,
+        limit: u32,
+    ) -> StoreResult<Window<T>> {
+        let mut qb =
+            QueryBuilder::<Sqlite>::new(format!("SELECT COUNT(*) FROM {} WHERE 1 = 1", self.table));
+        (self.push_filter)(&mut qb, filter);
+        let total = count(&mut qb, pool).await?;
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {} FROM {} WHERE 1 = 1",
+            self.columns, self.table
+        ));
+        (self.push_filter)(&mut qb, filter);
+        qb.push(" ORDER BY id LIMIT ");
+        qb.push_bind(i64::from(limit));
+        qb.push(" OFFSET ");
+        qb.push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+        let items = fetch_rows(&mut qb, pool, self.from_row).await?;
+        Ok(Window { total, items })
+    }
 }
 
 impl SqliteStore {
@@ -481,11 +582,7 @@ impl DirectoryStore for SqliteStore {
             qb.push(")");
         }
         push_page(&mut qb, "id", &plan, limit, true);
-        let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
-        let items = rows
-            .iter()
-            .map(directory_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let items = fetch_rows(&mut qb, &self.pool, directory_from_row).await?;
         Ok(finish_page(items, &plan, limit, |d| &d.id))
     }
 
@@ -496,11 +593,7 @@ impl DirectoryStore for SqliteStore {
             return Err(StoreError::not_found("Directory", id));
         };
         let data = directory_event_data(&mut tx, &directory, false).await?;
-        sqlx::query("DELETE FROM directories WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        delete_by_id(&mut tx, "directories", id).await?;
         record_event(
             &mut tx,
             "dsync.deleted",
@@ -643,26 +736,7 @@ impl DirectoryStore for SqliteStore {
     }
 
     async fn delete_directory_user(&self, id: &str) -> StoreResult<()> {
-        let at = self.now();
-        let mut tx = self.write_tx().await?;
-        let Some(user) = fetch_directory_user(&mut tx, id).await? else {
-            return Err(StoreError::not_found("DirectoryUser", id));
-        };
-        sqlx::query("DELETE FROM directory_users WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        record_event(
-            &mut tx,
-            "dsync.user.deleted",
-            &event_data(&user)?,
-            Some(&user.organization_id),
-            at,
-        )
-        .await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(())
+        USER_ROWS.delete(self, id).await
     }
 
     async fn list_directory_users(
@@ -670,19 +744,7 @@ impl DirectoryStore for SqliteStore {
         filter: &DirectoryUserFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<DirectoryUser>> {
-        let limit = clamp_limit(page.limit);
-        let plan = plan(page);
-        let mut qb = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {DIRECTORY_USER_COLUMNS} FROM directory_users WHERE 1 = 1"
-        ));
-        push_user_filter(&mut qb, filter);
-        push_page(&mut qb, "id", &plan, limit, true);
-        let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
-        let items = rows
-            .iter()
-            .map(directory_user_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(finish_page(items, &plan, limit, |u| &u.id))
+        USER_ROWS.page(&self.pool, filter, page, |u| &u.id).await
     }
 
     async fn window_directory_users(
@@ -691,24 +753,7 @@ impl DirectoryStore for SqliteStore {
         offset: u64,
         limit: u32,
     ) -> StoreResult<Window<DirectoryUser>> {
-        let mut qb =
-            QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM directory_users WHERE 1 = 1");
-        push_user_filter(&mut qb, filter);
-        let total = count(&mut qb, &self.pool).await?;
-        let mut qb = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {DIRECTORY_USER_COLUMNS} FROM directory_users WHERE 1 = 1"
-        ));
-        push_user_filter(&mut qb, filter);
-        qb.push(" ORDER BY id LIMIT ");
-        qb.push_bind(i64::from(limit));
-        qb.push(" OFFSET ");
-        qb.push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
-        let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
-        let items = rows
-            .iter()
-            .map(directory_user_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Window { total, items })
+        USER_ROWS.window(&self.pool, filter, offset, limit).await
     }
 
     async fn create_directory_group(
@@ -859,26 +904,7 @@ impl DirectoryStore for SqliteStore {
     }
 
     async fn delete_directory_group(&self, id: &str) -> StoreResult<()> {
-        let at = self.now();
-        let mut tx = self.write_tx().await?;
-        let Some(group) = fetch_directory_group(&mut tx, id).await? else {
-            return Err(StoreError::not_found("DirectoryGroup", id));
-        };
-        sqlx::query("DELETE FROM directory_groups WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        record_event(
-            &mut tx,
-            "dsync.group.deleted",
-            &event_data(&group)?,
-            Some(&group.organization_id),
-            at,
-        )
-        .await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(())
+        GROUP_ROWS.delete(self, id).await
     }
 
     async fn list_directory_groups(
@@ -886,19 +912,7 @@ impl DirectoryStore for SqliteStore {
         filter: &DirectoryGroupFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<DirectoryGroup>> {
-        let limit = clamp_limit(page.limit);
-        let plan = plan(page);
-        let mut qb = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {DIRECTORY_GROUP_COLUMNS} FROM directory_groups WHERE 1 = 1"
-        ));
-        push_group_filter(&mut qb, filter);
-        push_page(&mut qb, "id", &plan, limit, true);
-        let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
-        let items = rows
-            .iter()
-            .map(directory_group_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(finish_page(items, &plan, limit, |g| &g.id))
+        GROUP_ROWS.page(&self.pool, filter, page, |g| &g.id).await
     }
 
     async fn window_directory_groups(
@@ -907,24 +921,7 @@ impl DirectoryStore for SqliteStore {
         offset: u64,
         limit: u32,
     ) -> StoreResult<Window<DirectoryGroup>> {
-        let mut qb =
-            QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM directory_groups WHERE 1 = 1");
-        push_group_filter(&mut qb, filter);
-        let total = count(&mut qb, &self.pool).await?;
-        let mut qb = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {DIRECTORY_GROUP_COLUMNS} FROM directory_groups WHERE 1 = 1"
-        ));
-        push_group_filter(&mut qb, filter);
-        qb.push(" ORDER BY id LIMIT ");
-        qb.push_bind(i64::from(limit));
-        qb.push(" OFFSET ");
-        qb.push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
-        let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
-        let items = rows
-            .iter()
-            .map(directory_group_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Window { total, items })
+        GROUP_ROWS.window(&self.pool, filter, offset, limit).await
     }
 
     async fn directory_group_member_ids(&self, group_id: &str) -> StoreResult<Vec<String>> {

@@ -80,14 +80,14 @@ async fn fetch_endpoint(
     conn: &mut SqliteConnection,
     id: &str,
 ) -> StoreResult<Option<WebhookEndpoint>> {
-    let row = sqlx::query(&format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = ?"
-    ))
-    .bind(id)
-    .fetch_optional(conn)
+    fetch_by_id(
+        conn,
+        ENDPOINT_COLUMNS,
+        "webhook_endpoints",
+        id,
+        endpoint_from_row,
+    )
     .await
-    .map_err(backend)?;
-    row.as_ref().map(endpoint_from_row).transpose()
 }
 
 async fn fetch_delivery(
@@ -100,6 +100,23 @@ async fn fetch_delivery(
         .await
         .map_err(backend)?;
     row.as_ref().map(delivery_from_row).transpose()
+}
+
+/// Ends an `UPDATE` of one delivery: not found when it touched no row, otherwise the delivery as
+/// it now stands, committed.
+async fn finish_delivery_update(
+    mut tx: Transaction<'static, Sqlite>,
+    rows_affected: u64,
+    id: &str,
+) -> StoreResult<WebhookDelivery> {
+    if rows_affected == 0 {
+        return Err(StoreError::not_found("Webhook delivery", id));
+    }
+    let delivery = fetch_delivery(&mut tx, id)
+        .await?
+        .ok_or_else(|| StoreError::not_found("Webhook delivery", id))?;
+    tx.commit().await.map_err(backend)?;
+    Ok(delivery)
 }
 
 #[async_trait::async_trait]
@@ -228,8 +245,7 @@ impl WebhookStore for SqliteStore {
         }
         qb.push(" ORDER BY d.id DESC LIMIT ");
         qb.push_bind(i64::from(limit.clamp(1, 1000)));
-        let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
-        rows.iter().map(delivery_from_row).collect()
+        fetch_rows(&mut qb, &self.pool, delivery_from_row).await
     }
 
     async fn due_deliveries(
@@ -314,14 +330,7 @@ impl WebhookStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        if result.rows_affected() == 0 {
-            return Err(StoreError::not_found("Webhook delivery", id));
-        }
-        let delivery = fetch_delivery(&mut tx, id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("Webhook delivery", id))?;
-        tx.commit().await.map_err(backend)?;
-        Ok(delivery)
+        finish_delivery_update(tx, result.rows_affected(), id).await
     }
 
     async fn redeliver(&self, id: &str) -> StoreResult<WebhookDelivery> {
@@ -337,13 +346,6 @@ impl WebhookStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        if result.rows_affected() == 0 {
-            return Err(StoreError::not_found("Webhook delivery", id));
-        }
-        let delivery = fetch_delivery(&mut tx, id)
-            .await?
-            .ok_or_else(|| StoreError::not_found("Webhook delivery", id))?;
-        tx.commit().await.map_err(backend)?;
-        Ok(delivery)
+        finish_delivery_update(tx, result.rows_affected(), id).await
     }
 }
