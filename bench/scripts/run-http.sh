@@ -21,7 +21,7 @@ root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
 PART="${PART:-all}"
-RUNS="${RUNS:-5}"
+RUNS="${RUNS:-3}"
 DURATION="${DURATION:-5}"
 SERVER_CPU="${SERVER_CPU:-0}"
 WRK_CPU="${WRK_CPU:-1}"

@@ -8,12 +8,11 @@
 //! CPU time does not count those moments (cache and sibling-hyperthread interference still
 //! show), so floor and subject stay comparable.
 //!
-//! The time comes from `/proc/thread-self/schedstat` (first field: nanoseconds on a CPU,
-//! including the running slice), read once at the start and once at the end of each sample
-//! of many iterations: about 10 µs per read against samples of ~30 ms. `std` has no
-//! thread-CPU-clock API and the workspace forbids `unsafe` (so no direct `clock_gettime`).
-//! Where the file cannot be read, or with `AUTHKIT_BENCH_CLOCK=wall`, it falls back to
-//! wall time.
+//! The time is `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` through the `cpu-time` crate (`std`
+//! has no thread CPU clock and the workspace forbids `unsafe`). `/proc/thread-self/schedstat`
+//! was tried first: for the running thread it only advances at scheduler ticks, so short
+//! samples read as zero. Where the clock is unavailable, or with `AUTHKIT_BENCH_CLOCK=wall`,
+//! it falls back to wall time.
 
 use std::time::{Duration, Instant};
 
@@ -31,28 +30,29 @@ impl ThreadCpuTime {
         let wanted = std::env::var("AUTHKIT_BENCH_CLOCK").map_or(true, |v| v != "wall");
         Self {
             wall: WallTime,
-            use_cpu: wanted && thread_cpu_ns().is_some(),
+            use_cpu: wanted && thread_cpu().is_some(),
         }
     }
 
     /// Which clock is in use, for the log.
     pub fn describe(&self) -> &'static str {
         if self.use_cpu {
-            "thread CPU time (/proc/thread-self/schedstat)"
+            "thread CPU time (CLOCK_THREAD_CPUTIME_ID)"
         } else {
             "wall time"
         }
     }
 }
 
-fn thread_cpu_ns() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    text.split_whitespace().next()?.parse().ok()
+fn thread_cpu() -> Option<Duration> {
+    cpu_time::ThreadTime::try_now()
+        .ok()
+        .map(|t| t.as_duration())
 }
 
-/// The start of a sample: CPU nanoseconds when on the CPU clock, else an instant.
+/// The start of a sample: the thread's CPU time when on the CPU clock, else an instant.
 pub enum Start {
-    Cpu(u64),
+    Cpu(Duration),
     Wall(Instant),
 }
 
@@ -61,17 +61,15 @@ impl Measurement for ThreadCpuTime {
     type Value = Duration;
 
     fn start(&self) -> Start {
-        match self.use_cpu.then(thread_cpu_ns).flatten() {
-            Some(ns) => Start::Cpu(ns),
+        match self.use_cpu.then(thread_cpu).flatten() {
+            Some(t) => Start::Cpu(t),
             None => Start::Wall(Instant::now()),
         }
     }
 
     fn end(&self, start: Start) -> Duration {
         match start {
-            Start::Cpu(begin) => {
-                Duration::from_nanos(thread_cpu_ns().unwrap_or(begin).saturating_sub(begin))
-            }
+            Start::Cpu(begin) => thread_cpu().unwrap_or(begin).saturating_sub(begin),
             Start::Wall(at) => at.elapsed(),
         }
     }
