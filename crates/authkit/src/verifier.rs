@@ -457,6 +457,9 @@ impl Verifier {
                 max: MAX_TOKEN_LEN,
             });
         }
+        if !self.inner.cache.enabled() {
+            return Ok(Prepared::Check(None, parse_token(token)?));
+        }
         let hash = TokenHash::of(token);
         if let Some((claims, kid)) = self.inner.cache.get(&hash) {
             let key_still_published = matches!(self.inner.keys.lookup(&kid), Lookup::Found(_));
@@ -466,13 +469,13 @@ impl Verifier {
             }
             self.inner.cache.remove(&hash);
         }
-        Ok(Prepared::Check(hash, parse_token(token)?))
+        Ok(Prepared::Check(Some(hash), parse_token(token)?))
     }
 
     /// Steps 6 and 7: signature, then claims.
     fn finish(
         &self,
-        hash: TokenHash,
+        hash: Option<TokenHash>,
         parsed: &Parsed<'_>,
         key: &VerifyingKey,
     ) -> Result<VerifiedClaims, VerifyError> {
@@ -503,9 +506,11 @@ impl Verifier {
                 Minted(()),
             ))));
         }
-        self.inner
-            .cache
-            .insert(hash, (Arc::clone(&claims), Arc::from(parsed.kid.as_ref())));
+        if let Some(hash) = hash {
+            self.inner
+                .cache
+                .insert(hash, (Arc::clone(&claims), Arc::from(parsed.kid.as_ref())));
+        }
         Ok(VerifiedClaims::new(claims, Minted(())))
     }
 
@@ -557,7 +562,8 @@ impl Verifier {
 
 enum Prepared<'t> {
     Done(VerifiedClaims),
-    Check(TokenHash, Parsed<'t>),
+    /// The token's hash is `None` when the cache is disabled (nothing to look up or store).
+    Check(Option<TokenHash>, Parsed<'t>),
 }
 
 fn decode_segment(segment: &str, what: &'static str) -> Result<Vec<u8>, VerifyError> {
@@ -786,6 +792,10 @@ impl TokenCache {
         let promoted = g.previous.remove(hash)?;
         Self::insert_locked(&mut g, self.generation_cap, *hash, promoted.clone());
         Some(promoted)
+    }
+
+    fn enabled(&self) -> bool {
+        self.generation_cap > 0
     }
 
     fn insert(&self, hash: TokenHash, claims: Cached) {
