@@ -422,20 +422,8 @@ impl AuthKitConfig {
     /// without a trailing slash and `https://api.workos.com/user_management/{client_id}`, and
     /// the same three under the configured API origin when it differs.
     pub fn default_issuers(&self) -> Vec<String> {
-        let mut out = Vec::new();
         let workos = format!("https://{DEFAULT_API_HOSTNAME}");
-        for origin in [workos, self.api_origin()] {
-            for iss in [
-                origin.clone(),
-                format!("{origin}/"),
-                format!("{origin}/user_management/{}", self.client_id),
-            ] {
-                if !out.contains(&iss) {
-                    out.push(iss);
-                }
-            }
-        }
-        out
+        crate::verifier::workos_issuers(&self.client_id, &[&workos, &self.api_origin()])
     }
 
     /// The configured issuers (`WORKOS_ISSUER` / builder), or [`Self::default_issuers`].
