@@ -9,9 +9,11 @@
 #
 # e. emulator: refresh grant (pre-generated single-use tokens), password grant, list users
 #    (limit=100) with USERS users created through the API, get user by id, JWKS; rps, p99
-#    and peak RSS (VmHWM of the server process).
-# f. axum: the same handler without auth and behind AuthKitLayer::bearer (repeated token,
-#    cache on), plus the uncached and no-token (401) paths and /plaintext.
+#    and peak RSS (VmHWM of the server process); the RSA-2048 signing floors (openssl and the
+#    emulator's own signer), measured once per run.
+# f. axum: the same handler without auth, behind AuthKitLayer::bearer (repeated token,
+#    cache on) and behind AuthKitLayer::web (repeated session cookie), plus the uncached and
+#    no-token (401) paths and /plaintext.
 #
 # Output: markdown tables on stdout; raw wrk output under target/bench-http/.
 set -euo pipefail
@@ -44,7 +46,11 @@ fi
 
 echo "== building servers (bench profile)" >&2
 cargo build --profile bench -p authkit-bench --bin emulator_bench --bin axum_bench >&2
-bin="$target/release"
+# Run private copies: the target directory is shared, and another checkout's build can replace
+# target/release/<bin> while this script runs.
+bin="$out/bin"
+mkdir -p "$bin"
+cp "$target/release/emulator_bench" "$target/release/axum_bench" "$bin/"
 
 server_pid=""
 stop_server() {
@@ -117,6 +123,7 @@ if [ "$PART" = all ] || [ "$PART" = emulator ]; then
   start_server emulator "$bin/emulator_bench" --users "$USERS" --refresh-tokens "$TOKENS" --max-secs 1800
   dir="$out/emulator"
   info="$dir/server.json"
+  rm -f "$dir"/floor-*.txt
   api_key="$(jq -r .api_key "$info")"; client_id="$(jq -r .client_id "$info")"
   uid="$(jq -r .some_user_id "$info")"
   # One token file per wrk run, so no token is sent twice.
@@ -133,6 +140,15 @@ if [ "$PART" = all ] || [ "$PART" = emulator ]; then
     wrk_run list1 "$i" 1 "$base_url/user_management/users?limit=100" -H "Authorization: Bearer $api_key"
     wrk_run getuser "$i" "$EMU_CONNS" "$base_url/user_management/users/$uid" -H "Authorization: Bearer $api_key"
     wrk_run jwks "$i" "$EMU_CONNS" "$base_url/sso/jwks/$client_id"
+    # The floors, once per run so they see the same load as the cases: RSA-2048 signatures
+    # per CPU-second of openssl, and of the emulator's own signer (aws-lc, a grant's claims).
+    if command -v openssl >/dev/null; then
+      taskset -c "$SERVER_CPU" openssl speed -seconds 2 rsa2048 2>/dev/null \
+        | awk '$1 == "rsa" && $2 == "2048" { print $(NF-1) }' | tail -1 >>"$dir/floor-openssl.txt"
+    fi
+    taskset -c "$SERVER_CPU" "$bin/emulator_bench" --sign-floor-secs 2 \
+      | sed -n 's/^SIGN_FLOOR //p' >>"$dir/floor-emulator.txt"
+    echo "   floors run $i: openssl $(tail -1 "$dir/floor-openssl.txt" 2>/dev/null), emulator signer $(tail -1 "$dir/floor-emulator.txt")" >&2
   done
   hwm_before_pw="$(vm VmHWM)"; rss_before_pw="$(vm VmRSS)"
   # Last, so its sessions show as memory growth.
@@ -144,11 +160,12 @@ if [ "$PART" = all ] || [ "$PART" = emulator ]; then
   hwm_end="$(vm VmHWM)"; rss_end="$(vm VmRSS)"
   for k in refresh list64 list1 getuser jwks password; do summarize "$k"; done
   stop_server
-  # The floor of every token grant: one RSA-2048 signature, measured on the server's core.
+  # The floor of every token grant: one RSA-2048 signature on the server's core (medians of
+  # the per-run measurements above).
   rsa_sign="n/a"
-  if command -v openssl >/dev/null; then
-    rsa_sign="$(taskset -c "$SERVER_CPU" openssl speed -seconds 3 rsa2048 2>/dev/null | awk '$1 == "rsa" && $2 == "2048" { print $(NF-1) }' | tail -1)"
-  fi
+  if [ -s "$dir/floor-openssl.txt" ]; then rsa_sign="$(median <"$dir/floor-openssl.txt")"; fi
+  emu_sign="$(median <"$dir/floor-emulator.txt")"
+  ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
 
   cat <<EOF
 ### e. workos-emulator (SQLite file store, $USERS users created through the API)
@@ -160,6 +177,7 @@ if [ "$PART" = all ] || [ "$PART" = emulator ]; then
 | \`POST /user_management/authenticate\` refresh grant | $(fmt_rps "${RPS[refresh]}") | ${P99[refresh]} ms | ${ERRS[refresh]} | 1.17k |
 | \`POST /user_management/authenticate\` password grant | $(fmt_rps "${RPS[password]}") | ${P99[password]} ms | ${ERRS[password]} | 1.0k |
 | floor: RSA-2048 signatures/s on the server core (\`openssl speed rsa2048\`) | ${rsa_sign} | | | 4.0k |
+| floor: the emulator's signer (aws-lc RSA-2048, a grant's claims, \`emulator_bench --sign-floor-secs\`) | $(fmt_rps "$emu_sign") | | | |
 | \`GET /user_management/users?limit=100\` | $(fmt_rps "${RPS[list64]}") | ${P99[list64]} ms | ${ERRS[list64]} | |
 | same, 1 connection | $(fmt_rps "${RPS[list1]}") | ${P99[list1]} ms | ${ERRS[list1]} | 28.5 (at 100k users) |
 | \`GET /user_management/users/{id}\` | $(fmt_rps "${RPS[getuser]}") | ${P99[getuser]} ms | ${ERRS[getuser]} | 13.0k |
@@ -175,13 +193,16 @@ if [ "$PART" = all ] || [ "$PART" = emulator ]; then
 | RSS before / after the password-grant runs (every request creates a session) | $(( rss_before_pw / 1024 )) / $(( rss_end / 1024 )) MiB |
 | peak RSS (VmHWM) at the end | $(( hwm_end / 1024 )) MiB |
 
+Refresh grant $(ratio "${RPS[refresh]}" "$rsa_sign")× and password grant $(ratio "${RPS[password]}" "$rsa_sign")× the openssl floor (goal ≥ 0.8); $(ratio "${RPS[refresh]}" "$emu_sign")× and $(ratio "${RPS[password]}" "$emu_sign")× the emulator's own signer, which signs at $(ratio "$emu_sign" "$rsa_sign")× openssl's rate.
+
 EOF
 fi
 
 if [ "$PART" = all ] || [ "$PART" = axum ]; then
-  echo "== f. axum bearer" >&2
-  start_server axum "$bin/axum_bench" --max-secs 900
+  echo "== f. axum bearer and cookie" >&2
+  start_server axum "$bin/axum_bench" --max-secs 1200
   token="$(cat "$out/axum/token.txt")"
+  cookie="wos-session=$(cat "$out/axum/cookie.txt")"
   for i in $(seq 1 "$RUNS"); do
     echo "== f. run $i/$RUNS" >&2
     wrk_run plaintext "$i" "$AXUM_CONNS" "$base_url/plaintext"
@@ -190,13 +211,16 @@ if [ "$PART" = all ] || [ "$PART" = axum ]; then
     wrk_run openhdr "$i" "$AXUM_CONNS" "$base_url/open" -H "Authorization: Bearer $token"
     wrk_run notoken "$i" "$AXUM_CONNS" "$base_url/bearer"
     wrk_run nocache "$i" "$AXUM_CONNS" "$base_url/bearer-nocache" -H "Authorization: Bearer $token"
+    wrk_run cookie "$i" "$AXUM_CONNS" "$base_url/cookie" -H "Cookie: $cookie"
+    wrk_run opencookie "$i" "$AXUM_CONNS" "$base_url/open" -H "Cookie: $cookie"
+    wrk_run cookienocache "$i" "$AXUM_CONNS" "$base_url/cookie-nocache" -H "Cookie: $cookie"
   done
-  for k in plaintext open openhdr bearer nocache notoken; do summarize "$k"; done
+  for k in plaintext open openhdr bearer nocache notoken cookie opencookie cookienocache; do summarize "$k"; done
   hwm_axum="$(vm VmHWM)"
   stop_server
   ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
   cat <<EOF
-### f. authkit-axum bearer route vs the same route without auth (tokio current_thread)
+### f. authkit-axum bearer and cookie routes vs the same route without auth (tokio current_thread)
 
 <!-- $machine; wrk -c$AXUM_CONNS -->
 
@@ -208,6 +232,9 @@ if [ "$PART" = all ] || [ "$PART" = axum ]; then
 | \`/bearer\` (\`AuthKitLayer::bearer\` + \`Auth\`, repeated token, cache on) | $(fmt_rps "${RPS[bearer]}") | ${P99[bearer]} ms | ${ERRS[bearer]} | **$(ratio "${RPS[bearer]}" "${RPS[open]}")× /open** (goal ≥ 0.9); $(ratio "${RPS[bearer]}" "${RPS[openhdr]}")× /open with the header |
 | \`/bearer-nocache\` (cache off: RSA every request) | $(fmt_rps "${RPS[nocache]}") | ${P99[nocache]} ms | ${ERRS[nocache]} | $(ratio "${RPS[nocache]}" "${RPS[open]}")× /open |
 | \`/bearer\` without a token (401 path) | $(fmt_rps "${RPS[notoken]}") | ${P99[notoken]} ms | ${ERRS[notoken]} (expected: all) | $(ratio "${RPS[notoken]}" "${RPS[open]}")× /open |
+| \`/open\` sent the same 2.3 kB session \`Cookie\` header (ignored) | $(fmt_rps "${RPS[opencookie]}") | ${P99[opencookie]} ms | ${ERRS[opencookie]} | $(ratio "${RPS[opencookie]}" "${RPS[open]}")× /open |
+| \`/cookie\` (\`AuthKitLayer::web\` + \`Auth\`: unseal \`Fe26.2\` + verify, cache on) | $(fmt_rps "${RPS[cookie]}") | ${P99[cookie]} ms | ${ERRS[cookie]} | **$(ratio "${RPS[cookie]}" "${RPS[open]}")× /open**; $(ratio "${RPS[cookie]}" "${RPS[opencookie]}")× /open with the cookie |
+| \`/cookie-nocache\` (unseal + RSA every request) | $(fmt_rps "${RPS[cookienocache]}") | ${P99[cookienocache]} ms | ${ERRS[cookienocache]} | $(ratio "${RPS[cookienocache]}" "${RPS[open]}")× /open |
 
 Peak RSS of the axum server: $(( hwm_axum / 1024 )) MiB.
 

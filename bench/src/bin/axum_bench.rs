@@ -1,6 +1,6 @@
-//! A small axum server for `scripts/run-http.sh`: the same handler behind no auth and behind
-//! `authkit_axum::AuthKitLayer::bearer`, on a tokio `current_thread` runtime (one core, as in
-//! perf-security §A3). Serves on `127.0.0.1:<free port>` until SIGTERM, Ctrl-C or
+//! A small axum server for `scripts/run-http.sh`: the same handler behind no auth, behind
+//! `authkit_axum::AuthKitLayer::bearer` and behind `AuthKitLayer::web` (the session cookie),
+//! on a tokio `current_thread` runtime (one core, as in perf-security §A3). Serves on `127.0.0.1:<free port>` until SIGTERM, Ctrl-C or
 //! `--max-secs` (it always stops by itself).
 //!
 //! Routes (every one answers the same small JSON shape):
@@ -9,17 +9,26 @@
 //! * `GET /bearer`: `AuthKitLayer::bearer` with the verified-token cache on (default
 //!   capacity); the handler takes the `Auth` extractor and answers `{"user":"<sub>"}`;
 //! * `GET /bearer-nocache`: the same with the cache off, so every request does the RSA work;
+//! * `GET /cookie`: `AuthKitLayer::web` over an `AuthKit` whose verifier has the cache on:
+//!   every request unseals the `wos-session` cookie (iron `Fe26.2`) and verifies its access
+//!   token; the handler takes `Auth`;
+//! * `GET /cookie-nocache`: the same with the verifier cache off (unseal + RSA per request);
 //! * `GET /plaintext`: `"ok"`, the floor of the HTTP stack itself.
 //!
-//! Writes the fixture access token to `<dir>/token.txt` and `<dir>/server.json`, then prints
-//! `READY <base url>` on stdout.
+//! The fixture token lives an hour, so no request refreshes and the web layer never writes a
+//! cookie: the cookie routes measure reading a session, the hot path of a signed-in app.
+//!
+//! Writes the fixture access token to `<dir>/token.txt`, the sealed session cookie value to
+//! `<dir>/cookie.txt` and `<dir>/server.json`, then prints `READY <base url>` on stdout.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use authkit::auth::AuthKit;
+use authkit::config::AuthKitConfig;
 use authkit_axum::{Auth, AuthKitLayer};
-use authkit_bench::Fixture;
+use authkit_bench::{CLIENT_ID, COOKIE_PASSWORD, Fixture};
 use axum::routing::get;
 use axum::{Json, Router};
 use clap::Parser;
@@ -44,11 +53,30 @@ async fn me(Auth(principal): Auth) -> Json<Value> {
     Json(json!({"user": principal.user_id().unwrap_or_default()}))
 }
 
+/// An `AuthKit` that opens the fixture's cookie and verifies with the fixture's key. Its API
+/// base URL is a closed port: nothing on these routes calls WorkOS (the token is fresh).
+fn web_authkit(fixture: &Fixture, cache_capacity: usize) -> anyhow::Result<AuthKit> {
+    let config = AuthKitConfig::builder()
+        .client_id(CLIENT_ID)
+        .api_key("sk_test_bench_never_sent")
+        .cookie_password(COOKIE_PASSWORD)
+        .redirect_uri("http://127.0.0.1/callback")
+        .build()
+        .context("config")?;
+    AuthKit::builder(config)
+        .verifier(fixture.verifier(cache_capacity).context("verifier")?)
+        .api_base_url("http://127.0.0.1:9")
+        .build()
+        .context("authkit")
+}
+
 fn app(fixture: &Fixture) -> anyhow::Result<Router> {
     let cached = fixture
         .verifier(authkit::verifier::DEFAULT_CACHE_CAPACITY)
         .context("verifier")?;
     let uncached = fixture.verifier(0).context("verifier")?;
+    let web_cached = web_authkit(fixture, authkit::verifier::DEFAULT_CACHE_CAPACITY)?;
+    let web_uncached = web_authkit(fixture, 0)?;
     Ok(Router::new()
         .route("/plaintext", get(|| async { "ok" }))
         .route("/open", get(open))
@@ -61,6 +89,16 @@ fn app(fixture: &Fixture) -> anyhow::Result<Router> {
             Router::new()
                 .route("/bearer-nocache", get(me))
                 .layer(AuthKitLayer::bearer(uncached)),
+        )
+        .merge(
+            Router::new()
+                .route("/cookie", get(me))
+                .layer(AuthKitLayer::web(web_cached)),
+        )
+        .merge(
+            Router::new()
+                .route("/cookie-nocache", get(me))
+                .layer(AuthKitLayer::web(web_uncached)),
         ))
 }
 
@@ -75,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     std::fs::write(args.dir.join("token.txt"), fixture.token())?;
+    std::fs::write(args.dir.join("cookie.txt"), fixture.cookie())?;
     std::fs::write(
         args.dir.join("server.json"),
         json!({"base_url": base, "pid": std::process::id()}).to_string(),

@@ -48,7 +48,14 @@ pub fn bearer(headers: &HeaderMap) -> Bearer<'_> {
     if values.next().is_some() || value.len() > MAX_AUTHORIZATION_BYTES {
         return Bearer::Invalid;
     }
-    let Ok(value) = value.to_str() else {
+    // `HeaderValue` already excludes control characters (bar tab) and DEL, so ASCII is
+    // exactly what `to_str` would accept; `is_ascii` checks a word at a time where
+    // `to_str` goes byte by byte, a measurable cost on a 1 KB token.
+    let bytes = value.as_bytes();
+    if !bytes.is_ascii() {
+        return Bearer::Invalid;
+    }
+    let Ok(value) = std::str::from_utf8(bytes) else {
         return Bearer::Invalid;
     };
     let Some((scheme, token)) = value.split_once(' ') else {
@@ -57,7 +64,7 @@ pub fn bearer(headers: &HeaderMap) -> Bearer<'_> {
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Bearer::OtherScheme;
     }
-    if token.is_empty() || token.contains(' ') {
+    if token.is_empty() || memchr::memchr2(b' ', b'\t', token.as_bytes()).is_some() {
         return Bearer::Invalid;
     }
     if token.starts_with("sk_") {
@@ -82,6 +89,15 @@ mod tests {
         h
     }
 
+    fn with_bytes(value: &[u8]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_bytes(value).unwrap(),
+        );
+        h
+    }
+
     #[test]
     fn classifies_tokens_keys_and_garbage() {
         assert_eq!(bearer(&HeaderMap::new()), Bearer::None);
@@ -102,6 +118,12 @@ mod tests {
         assert_eq!(bearer(&with("Bearer")), Bearer::Invalid);
         assert_eq!(bearer(&with("Bearer ")), Bearer::Invalid);
         assert_eq!(bearer(&with("Bearer a b")), Bearer::Invalid);
+        assert_eq!(bearer(&with("Bearer a\tb")), Bearer::Invalid);
+        assert_eq!(
+            bearer(&with_bytes(b"Bearer eyJ.\xc3\xa9.b")),
+            Bearer::Invalid,
+            "non-ASCII (obs-text) bytes"
+        );
     }
 
     #[test]

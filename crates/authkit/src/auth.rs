@@ -879,11 +879,12 @@ impl AuthKit {
                     return signed_out(CookieUpdate::Clear, SignedOutReason::UserMismatch);
                 }
                 if !self.is_expiring(&claims, now) {
+                    // The hot path of every signed-in request: move, don't copy.
                     let auth = Authenticated::new(
                         claims,
-                        session.access_token.clone(),
-                        session.user.clone(),
-                        session.impersonator.clone(),
+                        session.access_token,
+                        session.user,
+                        session.impersonator,
                     );
                     return SessionOutcome::Authenticated {
                         auth: Box::new(auth),

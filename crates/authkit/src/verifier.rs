@@ -42,6 +42,7 @@
 //! key removed from the JWKS keeps already-cached tokens valid until they expire (5 min
 //! for WorkOS tokens).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -49,13 +50,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::de::{IgnoredAny, MapAccess, Visitor};
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use url::Url;
 
-use crate::claims::{Claims, ExpiredClaims, VerifiedClaims, parse_claims};
+use crate::claims::{ClaimName, Claims, ExpiredClaims, VerifiedClaims, parse_claims};
 use crate::clock::{SharedClock, SystemClock};
 use crate::jwks::{KeyStore, Lookup, MAX_KID_LEN, RefresherHandle, VerifyingKey};
 
@@ -463,7 +462,7 @@ impl Verifier {
         let hash = TokenHash::of(token);
         if let Some((claims, kid)) = self.inner.cache.get(&hash) {
             let key_still_published = matches!(self.inner.keys.lookup(&kid), Lookup::Found(_));
-            if key_still_published && self.now_before_exp(claims.exp) {
+            if key_still_published && self.before_exp(claims.exp, self.inner.clock.unix_millis()) {
                 self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(Prepared::Done(VerifiedClaims::new(claims, Minted(()))));
             }
@@ -498,9 +497,11 @@ impl Verifier {
                 "payload is not valid claims JSON"
             })
         })?;
-        self.check_claims(&claims)?;
+        // One clock read for every time check of this token.
+        let now_ms = self.inner.clock.unix_millis();
+        self.check_claims(&claims, now_ms)?;
         let claims = Arc::new(claims);
-        if !self.now_before_exp(claims.exp) {
+        if !self.before_exp(claims.exp, now_ms) {
             return Err(VerifyError::Expired(Box::new(ExpiredClaims::new(
                 claims,
                 Minted(()),
@@ -515,7 +516,7 @@ impl Verifier {
     }
 
     /// Every claim check except `exp`.
-    fn check_claims(&self, claims: &Claims) -> Result<(), VerifyError> {
+    fn check_claims(&self, claims: &Claims, now_ms: u64) -> Result<(), VerifyError> {
         let inner = &self.inner;
         if !inner.issuers.contains(&claims.iss) {
             return Err(VerifyError::InvalidIssuer);
@@ -535,7 +536,6 @@ impl Verifier {
         if inner.user_sessions_only && !claims.is_user_session_token() {
             return Err(VerifyError::NotUserSession);
         }
-        let now_ms = inner.clock.unix_millis();
         let horizon = now_ms.saturating_add(inner.leeway_ms);
         if let Some(nbf) = claims.nbf
             && horizon < nbf.saturating_mul(1000)
@@ -552,11 +552,11 @@ impl Verifier {
     }
 
     /// Valid while `now < exp + leeway` (RFC 7519 §4.1.4), at millisecond precision.
-    fn now_before_exp(&self, exp: u64) -> bool {
+    fn before_exp(&self, exp: u64, now_ms: u64) -> bool {
         let limit = exp
             .saturating_mul(1000)
             .saturating_add(self.inner.leeway_ms);
-        self.inner.clock.unix_millis() < limit
+        now_ms < limit
     }
 }
 
@@ -566,28 +566,37 @@ enum Prepared<'t> {
     Check(Option<TokenHash>, Parsed<'t>),
 }
 
+/// Strict base64url without padding (RFC 7515 §2): `=` and non-canonical trailing bits
+/// are refused, so one token has exactly one encoding. base64-simd rather than the `base64`
+/// crate: over the ~1 KB of a token's three segments its vectorised decoder saves about
+/// half a microsecond, which is most of what separates a verification from the RSA floor.
 fn decode_segment(segment: &str, what: &'static str) -> Result<Vec<u8>, VerifyError> {
-    URL_SAFE_NO_PAD
-        .decode(segment)
+    base64_simd::URL_SAFE_NO_PAD
+        .decode_to_vec(segment)
         .map_err(|_| VerifyError::Malformed(what))
 }
 
 /// Step 3 and 4: split, decode and check the header. The payload is not touched.
 fn parse_token(token: &str) -> Result<Parsed<'_>, VerifyError> {
-    let mut parts = token.splitn(4, '.');
-    let (Some(header), Some(payload), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    // memchr's vectorised search: `str::splitn` scans the ~1 KB token a word at a time.
+    let mut dots = memchr::memchr_iter(b'.', token.as_bytes());
+    let (Some(first), Some(second), None) = (dots.next(), dots.next(), dots.next()) else {
         return Err(VerifyError::Malformed(
             "expected three dot-separated segments",
         ));
     };
+    // '.' is ASCII, so both offsets are char boundaries.
+    let (header, payload, signature) = (
+        &token[..first],
+        &token[first + 1..second],
+        &token[second + 1..],
+    );
     if header.is_empty() || payload.is_empty() {
         return Err(VerifyError::Malformed("empty segment"));
     }
     let signing_input = &token[..header.len() + 1 + payload.len()];
     let header_json = decode_segment(header, "header is not base64url")?;
-    let header: RawHeader = serde_json::from_slice(&header_json)
+    let header: RawHeader<'_> = serde_json::from_slice(&header_json)
         .map_err(|_| VerifyError::Malformed("header is not a JSON object"))?;
     if header.duplicate {
         return Err(VerifyError::Malformed("duplicate header member"));
@@ -606,7 +615,7 @@ fn parse_token(token: &str) -> Result<Parsed<'_>, VerifyError> {
         Some(_) => return Err(VerifyError::UnsupportedTokenType),
     }
     let kid = match header.kid {
-        Some(HeaderString::Str(kid)) => kid,
+        Some(HeaderString::Str(kid)) => kid.into_owned(),
         Some(HeaderString::NotAString) => {
             return Err(VerifyError::Malformed("kid is not a string"));
         }
@@ -620,24 +629,75 @@ fn parse_token(token: &str) -> Result<Parsed<'_>, VerifyError> {
     })
 }
 
-/// A header member that should be a string.
-enum HeaderString {
-    Str(String),
+/// A header member that should be a string (borrowed from the decoded header when it has
+/// no escapes).
+enum HeaderString<'de> {
+    Str(Cow<'de, str>),
     NotAString,
+}
+
+impl<'de> Deserialize<'de> for HeaderString<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(HeaderStringVisitor)
+    }
+}
+
+/// Takes any JSON value; only a string is a [`HeaderString::Str`]. Arrays and objects are
+/// consumed without being kept.
+struct HeaderStringVisitor;
+
+impl<'de> Visitor<'de> for HeaderStringVisitor {
+    type Value = HeaderString<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(HeaderString::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(HeaderString::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(HeaderString::Str(Cow::Owned(v)))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(HeaderString::NotAString)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(HeaderString::NotAString)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(HeaderString::NotAString)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(HeaderString::NotAString)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(HeaderString::NotAString)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(HeaderString::NotAString)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(HeaderString::NotAString)
+    }
 }
 
 /// The JOSE header, read by hand so that duplicate members and forbidden members are
 /// reported precisely and unknown members are skipped without being parsed into values.
 #[derive(Default)]
-struct RawHeader {
-    alg: Option<HeaderString>,
-    kid: Option<HeaderString>,
-    typ: Option<HeaderString>,
+struct RawHeader<'de> {
+    alg: Option<HeaderString<'de>>,
+    kid: Option<HeaderString<'de>>,
+    typ: Option<HeaderString<'de>>,
     forbidden: Option<&'static str>,
     duplicate: bool,
 }
 
-impl<'de> Deserialize<'de> for RawHeader {
+impl<'de> Deserialize<'de> for RawHeader<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_map(HeaderVisitor)
     }
@@ -648,37 +708,34 @@ struct HeaderVisitor;
 const FORBIDDEN_HEADERS: [&str; 7] = ["crit", "jku", "x5u", "jwk", "x5c", "enc", "zip"];
 
 impl<'de> Visitor<'de> for HeaderVisitor {
-    type Value = RawHeader;
+    type Value = RawHeader<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JOSE header object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeader, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeader<'de>, A::Error> {
         let mut h = RawHeader::default();
-        let mut seen: Vec<String> = Vec::with_capacity(4);
-        while let Some(key) = map.next_key::<String>()? {
+        let mut seen: Vec<Cow<'de, str>> = Vec::with_capacity(4);
+        while let Some(ClaimName(key)) = map.next_key()? {
             if seen.contains(&key) {
                 h.duplicate = true;
             }
-            let slot = match key.as_str() {
+            let slot = match key.as_ref() {
                 "alg" => Some(&mut h.alg),
                 "kid" => Some(&mut h.kid),
                 "typ" => Some(&mut h.typ),
                 _ => None,
             };
             match slot {
-                Some(slot) => {
-                    let v: serde_json::Value = map.next_value()?;
-                    *slot = Some(match v {
-                        serde_json::Value::String(s) => HeaderString::Str(s),
-                        _ => HeaderString::NotAString,
-                    });
-                }
+                Some(slot) => *slot = Some(map.next_value()?),
                 None => {
                     map.next_value::<IgnoredAny>()?;
                     if h.forbidden.is_none() {
-                        h.forbidden = FORBIDDEN_HEADERS.iter().copied().find(|f| *f == key);
+                        h.forbidden = FORBIDDEN_HEADERS
+                            .iter()
+                            .copied()
+                            .find(|f| *f == key.as_ref());
                     }
                 }
             }
@@ -840,6 +897,21 @@ mod tests {
             Arc::new(Claims::new_user_session("i", "u", "s", 0, exp)),
             Arc::from("kid"),
         )
+    }
+
+    #[test]
+    fn segments_have_exactly_one_encoding() {
+        let ok = |s: &str| decode_segment(s, "x").ok();
+        assert_eq!(ok("QQ").as_deref(), Some(&b"A"[..]));
+        assert_eq!(ok("_-8").as_deref(), Some(&[0xff, 0xef][..]));
+        // Non-canonical trailing bits ("QR" would also decode to "A"), padding, the
+        // standard alphabet, whitespace and impossible lengths are all refused.
+        for bad in [
+            "QR", "QQ==", "QQ=", "/+8", "Q Q", "QQ\n", "Q", "QQQQQ", "QQ.", "\u{e9}",
+        ] {
+            assert!(ok(bad).is_none(), "{bad:?} decoded");
+        }
+        assert_eq!(ok("").as_deref(), Some(&b""[..]));
     }
 
     #[test]
