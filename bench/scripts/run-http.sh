@@ -185,7 +185,7 @@ if [ "$PART" = all ] || [ "$PART" = emulator ]; then
 
 | memory and set-up | value |
 |---|---:|
-| start-up to first \`/health\` answer (SQLite file, migrations, demo seed, key) | $(jq -r '.startup_to_first_response_ms | . * 10 | round / 10' "$info") ms |
+| start-up to first \`/health\` answer (SQLite file, migrations, demo seed; the first signing key is generated in the background) | $(jq -r '.startup_to_first_response_ms | . * 10 | round / 10' "$info") ms |
 | create $USERS users through the API, sequentially (client in the same process) | $(jq -r '.create_users_via_api_secs | . * 100 | round / 100' "$info") s |
 | RSS idle (after start-up) | $(( $(jq -r .rss_kib.idle "$info") / 1024 )) MiB |
 | RSS with $USERS users | $(( $(jq -r .rss_kib.after_users "$info") / 1024 )) MiB |

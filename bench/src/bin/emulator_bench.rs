@@ -11,6 +11,11 @@
 //!
 //! Writes `<dir>/server.json` (base URL, pid, timings, RSS) and `<dir>/refresh_tokens.txt`,
 //! then prints `READY <base url>` on stdout.
+//!
+//! `--sign-floor-secs N` instead measures the emulator's own signing floor and exits: access
+//! tokens signed back to back on one thread with the emulator's signer (aws-lc RSA-2048, the
+//! same claims shape a grant signs), as signatures per CPU-second of that thread, the unit
+//! `openssl speed` reports. No grant can go faster than this.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,14 +46,83 @@ struct Args {
     #[arg(long, default_value_t = 30_000)]
     refresh_tokens: usize,
     /// Output directory (server.json, refresh_tokens.txt, emulator.db).
-    #[arg(long)]
-    dir: PathBuf,
+    #[arg(long, required_unless_present = "sign_floor_secs")]
+    dir: Option<PathBuf>,
     /// Keep data in memory instead of the default SQLite file.
     #[arg(long)]
     in_memory: bool,
     /// Stop after this many seconds whatever happens.
     #[arg(long, default_value_t = 600)]
     max_secs: u64,
+    /// Measure the signing floor for this many CPU-seconds, print `SIGN_FLOOR <per s>`, exit.
+    #[arg(long)]
+    sign_floor_secs: Option<f64>,
+}
+
+/// CPU time of the calling thread, from /proc/thread-self/stat (utime + stime, in clock ticks
+/// of 10 ms: coarse, so measure for seconds).
+fn thread_cpu_secs() -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat")?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("malformed /proc/thread-self/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields
+            .get(i)
+            .context("short /proc/thread-self/stat")?
+            .parse::<f64>()?)
+    };
+    // `rest` starts at field 3 (state), so field n is at index n - 3.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+/// Signs scoped access-token claims with the emulator's signer until `secs` CPU-seconds have
+/// been spent; returns signatures per CPU-second.
+async fn sign_floor(secs: f64) -> anyhow::Result<f64> {
+    use workos_emulator::keys::KeyRing;
+    use workos_emulator::store::sqlite::SqliteStore;
+    use workos_emulator::tokens::AccessClaims;
+
+    let clock = workos_emulator::Clock::real();
+    let store = SqliteStore::open_in_memory(clock.clone()).await?;
+    let ring = KeyRing::load_or_create(Arc::new(store), clock).await?;
+    let now = chrono::Utc::now().timestamp();
+    let claims = AccessClaims {
+        act: None,
+        iss: "http://127.0.0.1:4100/user_management/client_emulator".into(),
+        sub: "user_01JBENCH0000000000000000".into(),
+        sid: "session_01JBENCH0000000000000000".into(),
+        jti: "01JBENCH0000000000000000".into(),
+        org_id: Some("org_01JBENCH0000000000000000".into()),
+        role: Some("admin".into()),
+        roles: Some(vec!["admin".into()]),
+        permissions: Some(vec![
+            "members:manage".into(),
+            "projects:read".into(),
+            "projects:write".into(),
+        ]),
+        entitlements: Some(Vec::new()),
+        feature_flags: Some(Vec::new()),
+        exp: now + 300,
+        iat: now,
+        auth_time: now,
+    };
+    ring.sign(&claims).await?;
+    let start = thread_cpu_secs()?;
+    let mut n = 0u64;
+    loop {
+        for _ in 0..50 {
+            ring.sign(&claims).await?;
+        }
+        n += 50;
+        let spent = thread_cpu_secs()? - start;
+        if spent >= secs {
+            return Ok(n as f64 / spent);
+        }
+    }
 }
 
 /// Peak and current resident set size of this process, in KiB, from /proc/self/status.
@@ -76,9 +150,13 @@ fn remove_db(path: &Path) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    std::fs::create_dir_all(&args.dir)
-        .with_context(|| format!("creating {}", args.dir.display()))?;
-    let db = args.dir.join("emulator.db");
+    if let Some(secs) = args.sign_floor_secs {
+        println!("SIGN_FLOOR {:.1}", sign_floor(secs).await?);
+        return Ok(());
+    }
+    let dir = args.dir.context("--dir is required")?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let db = dir.join("emulator.db");
     remove_db(&db);
 
     let seed = Seed::parse(DEMO_SEED).context("demo seed")?;
@@ -166,7 +244,7 @@ async fn main() -> anyhow::Result<()> {
         tokens.push('\n');
     }
     let sessions_secs = started.elapsed().as_secs_f64();
-    std::fs::write(args.dir.join("refresh_tokens.txt"), tokens)?;
+    std::fs::write(dir.join("refresh_tokens.txt"), tokens)?;
 
     let (hwm, rss) = rss_kib();
     let info = json!({
@@ -186,7 +264,7 @@ async fn main() -> anyhow::Result<()> {
         "create_sessions_in_store_secs": sessions_secs,
         "rss_kib": {"idle": rss_idle, "after_users": rss_seeded, "ready": rss, "peak_so_far": hwm},
     });
-    std::fs::write(args.dir.join("server.json"), info.to_string())?;
+    std::fs::write(dir.join("server.json"), info.to_string())?;
     println!("READY {base}");
 
     let deadline = tokio::time::sleep(Duration::from_secs(args.max_secs));

@@ -1,9 +1,14 @@
-//! Throughput of [`Store::apply`] next to its floor, on SQLite (file, WAL) and PostgreSQL.
+//! Throughput of [`Store::apply`] and [`Store::apply_batch`] next to their floor, on SQLite
+//! (file, WAL) and PostgreSQL.
 //!
-//! Two ways to get the same Directory Sync stream into a fresh database, timed in one run:
-//! * **apply**: `Store::apply` per event, serially, as the worker does: one transaction per
-//!   event holding the ledger check, the staleness/tombstone checks, the change, the ledger
-//!   row and the cursor (exactly once, crash-safe).
+//! Three ways to get the same Directory Sync stream into a fresh database, timed in one run:
+//! * **apply**: `Store::apply` per event, serially: one transaction per event holding the
+//!   ledger check, the staleness/tombstone checks, the change, the ledger row and the cursor
+//!   (exactly once, crash-safe). What the worker did before batching.
+//! * **apply_batch**: `Store::apply_batch` on consecutive slices of 100 events, as the worker
+//!   does with each Events API page: the same checks and changes per event, one transaction
+//!   per batch with its ledger rows (multi-row INSERT) and one cursor write. Same guarantees;
+//!   the run asserts it leaves the same tables and ledger size as the per-event path.
 //! * **raw batched INSERT**: the row each event carries (user, group, membership or
 //!   directory, converted with the same `*Row::from_wire` functions) appended with multi-row
 //!   `INSERT … VALUES (…), (…)` into plain tables of the same columns (no keys), 1,000
@@ -31,7 +36,9 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use authkit_sync::event::{Directory, DirectoryGroup, DirectoryUser, Event, MembershipChange};
-use authkit_sync::store::{DirectoryGroupRow, DirectoryRow, DirectoryUserRow, MembershipRow};
+use authkit_sync::store::{
+    DirectoryGroupRow, DirectoryRow, DirectoryUserRow, MembershipRow, Snapshot,
+};
 use authkit_sync::{ApplyOutcome, Store};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
@@ -41,6 +48,8 @@ type BoxError = Box<dyn Error + Send + Sync>;
 
 /// Events per transaction of the raw path.
 const BATCH: usize = 1_000;
+/// Events per `Store::apply_batch` call: the worker's page size (`limit=100`).
+const APPLY_BATCH: usize = 100;
 const FULL_EVENTS: usize = 100_000;
 const SMOKE_EVENTS: usize = 200;
 const ORGANIZATIONS: usize = 10;
@@ -62,16 +71,19 @@ async fn main() -> Result<(), BoxError> {
         bytes as f64 / events.len() as f64
     );
     println!(
-        "{:<11} {:<22} {:>9} {:>10} {:>12} {:>8}",
-        "engine", "path", "events", "seconds", "events/s", "ratio"
+        "{:<11} {:<26} {:>9} {:>10} {:>12} {:>11}",
+        "engine", "path", "events", "seconds", "events/s", "raw ÷ path"
     );
 
     let sqlite = SqliteDbs::new()?;
     let results = run_engine(
         "SQLite",
         &events,
-        &sqlite.url("apply.db"),
-        &sqlite.url("raw.db"),
+        [
+            &sqlite.url("apply.db"),
+            &sqlite.url("batch.db"),
+            &sqlite.url("raw.db"),
+        ],
     )
     .await;
     sqlite.remove();
@@ -79,7 +91,8 @@ async fn main() -> Result<(), BoxError> {
 
     match PgDbs::create().await {
         Ok(pg) => {
-            let result = run_engine("PostgreSQL", &events, &pg.apply_url, &pg.raw_url).await;
+            let [apply, batch, raw] = &pg.urls;
+            let result = run_engine("PostgreSQL", &events, [apply, batch, raw]).await;
             pg.drop_all().await;
             result?;
         }
@@ -88,52 +101,78 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Times both paths on one engine and prints two rows.
-async fn run_engine(
-    engine: &str,
+/// Applies `events` into a fresh `Store` at `url`, `batch` events per call (1: `Store::apply`),
+/// and returns the time taken and the resulting tables.
+async fn time_store(
+    url: &str,
     events: &[Event],
-    apply_url: &str,
-    raw_url: &str,
-) -> Result<(), BoxError> {
-    let store = Store::connect(apply_url).await?;
+    batch: usize,
+) -> Result<(Duration, Snapshot), BoxError> {
+    let store = Store::connect(url).await?;
     let started = Instant::now();
-    let mut applied = 0u64;
-    for event in events {
-        if store.apply(event).await? == ApplyOutcome::Applied {
-            applied += 1;
+    let mut applied = 0usize;
+    if batch == 1 {
+        for event in events {
+            if store.apply(event).await? == ApplyOutcome::Applied {
+                applied += 1;
+            }
+        }
+    } else {
+        for chunk in events.chunks(batch) {
+            let outcomes = store.apply_batch(chunk).await?;
+            applied += outcomes
+                .iter()
+                .filter(|o| **o == ApplyOutcome::Applied)
+                .count();
         }
     }
-    let apply_time = started.elapsed();
+    let elapsed = started.elapsed();
     let ledger = store.ledger_len().await?;
     assert_eq!(ledger, events.len() as u64, "every event recorded once");
     assert!(applied > 0);
+    let snapshot = store.snapshot(None).await?;
     store.close().await;
+    Ok((elapsed, snapshot))
+}
 
-    // A migrated Store on its own database, so both paths run with the same pool settings
+/// Times the three paths on one engine (`urls`: apply, apply_batch, raw) and prints a row
+/// each.
+async fn run_engine(engine: &str, events: &[Event], urls: [&str; 3]) -> Result<(), BoxError> {
+    let (apply_time, one_by_one) = time_store(urls[0], events, 1).await?;
+    let (batch_time, batched) = time_store(urls[1], events, APPLY_BATCH).await?;
+    assert!(
+        one_by_one == batched,
+        "apply_batch must leave the tables Store::apply leaves"
+    );
+
+    // A migrated Store on its own database, so all paths run with the same pool settings
     // (WAL and synchronous=NORMAL on SQLite) and the same driver.
-    let raw_store = Store::connect(raw_url).await?;
+    let raw_store = Store::connect(urls[2]).await?;
     let raw_time = raw_insert(raw_store.pool(), events).await?;
     raw_store.close().await;
 
-    let apply_rate = rate(events.len(), apply_time);
     let raw_rate = rate(events.len(), raw_time);
+    let batch_label = format!("Store::apply_batch ({APPLY_BATCH})");
+    for (path, time) in [
+        ("Store::apply", apply_time),
+        (batch_label.as_str(), batch_time),
+        ("raw batched INSERT", raw_time),
+    ] {
+        let r = rate(events.len(), time);
+        println!(
+            "{:<11} {:<26} {:>9} {:>10.2} {:>12.0} {:>11}",
+            engine,
+            path,
+            events.len(),
+            time.as_secs_f64(),
+            r,
+            format!("{:.1}x", raw_rate / r)
+        );
+    }
     println!(
-        "{:<11} {:<22} {:>9} {:>10.2} {:>12.0} {:>8}",
+        "{:<11} apply_batch is {:.1}x Store::apply",
         engine,
-        "Store::apply",
-        events.len(),
-        apply_time.as_secs_f64(),
-        apply_rate,
-        format!("{:.1}x", raw_rate / apply_rate)
-    );
-    println!(
-        "{:<11} {:<22} {:>9} {:>10.2} {:>12.0} {:>8}",
-        engine,
-        "raw batched INSERT",
-        events.len(),
-        raw_time.as_secs_f64(),
-        raw_rate,
-        "1.0x"
+        rate(events.len(), batch_time) / rate(events.len(), apply_time)
     );
     Ok(())
 }
@@ -503,12 +542,12 @@ impl SqliteDbs {
     }
 }
 
-/// Two fresh databases on the PostgreSQL server of `DATABASE_URL` (or 127.0.0.1:5432).
+/// Three fresh databases (apply, apply_batch, raw) on the PostgreSQL server of
+/// `DATABASE_URL` (or 127.0.0.1:5432).
 struct PgDbs {
     admin_url: String,
-    names: [String; 2],
-    apply_url: String,
-    raw_url: String,
+    names: [String; 3],
+    urls: [String; 3],
 }
 
 impl PgDbs {
@@ -522,10 +561,8 @@ impl PgDbs {
         )
         .await??;
         let suffix = ulid::Ulid::new().to_string().to_lowercase();
-        let names = [
-            format!("authkit_sync_bench_apply_{suffix}"),
-            format!("authkit_sync_bench_raw_{suffix}"),
-        ];
+        let names =
+            ["apply", "batch", "raw"].map(|path| format!("authkit_sync_bench_{path}_{suffix}"));
         for name in &names {
             sqlx::query(&format!("CREATE DATABASE {name}"))
                 .execute(&mut admin)
@@ -537,8 +574,7 @@ impl PgDbs {
             .map(|(server, _)| server.to_owned())
             .ok_or("DATABASE_URL has no database path")?;
         Ok(Self {
-            apply_url: format!("{server}/{}", names[0]),
-            raw_url: format!("{server}/{}", names[1]),
+            urls: names.clone().map(|name| format!("{server}/{name}")),
             admin_url,
             names,
         })

@@ -9,10 +9,11 @@
 //! * [`EventSource`] reads the Events API (`GET /events`, oldest → newest, `after` cursor);
 //!   [`WorkosSyncClient`] is the HTTP implementation.
 //! * [`Store`] owns the tables, the cursor and the event-id ledger, and [`Store::apply`]
-//!   applies one event exactly once, in one transaction with the ledger row and the cursor.
-//! * [`SyncWorker`] loops: fetch the page after the cursor, apply it serially, repeat until
-//!   caught up, then sleep until the [`Doorbell`] rings or the poll interval passes. One worker
-//!   per database holds a [`WorkerLock`].
+//!   applies one event exactly once, in one transaction with the ledger row and the cursor;
+//!   [`Store::apply_batch`] does the same for several events in order, in one transaction.
+//! * [`SyncWorker`] loops: fetch the page after the cursor, apply it as one batch, repeat
+//!   until caught up, then sleep until the [`Doorbell`] rings or the poll interval passes.
+//!   One worker per database holds a [`WorkerLock`].
 //! * [`webhook`] is an axum route that verifies the WorkOS signature and only rings the
 //!   doorbell: the Events API stays the single source of order.
 //! * [`backfill()`] and [`reconcile()`] load or compare the full state from the list

@@ -6,7 +6,7 @@ mod support;
 use authkit_sync::store::{DirectoryUserRow, MembershipRow, Snapshot};
 use authkit_sync::{ApplyOutcome, Cursor, Store};
 use serde_json::json;
-use support::{dir, ev, group, member, t, user};
+use support::{dir, ev, group, history, ledger, member, t, user};
 
 const ORG_A: &str = "org_A";
 const ORG_B: &str = "org_B";
@@ -617,6 +617,235 @@ mod cases {
         );
     }
 
+    pub async fn applying_a_stream_in_batches_equals_applying_it_one_by_one(store: &Store) {
+        let events = history(3, 600);
+        let reference = Store::connect("sqlite::memory:").await.unwrap();
+        let expected = apply_all(&reference, &events).await;
+        for kind in [
+            ApplyOutcome::Applied,
+            ApplyOutcome::Stale,
+            ApplyOutcome::Tombstoned,
+            ApplyOutcome::Ignored,
+        ] {
+            assert!(expected.contains(&kind), "the stream exercises {kind:?}");
+        }
+        // Uneven batch sizes, among them 1 and the worker's page size of 100, so batch edges
+        // fall between every kind of neighbour.
+        let mut outcomes = Vec::new();
+        let mut rest = &events[..];
+        for size in [1usize, 100, 7, 64, 33, 2, 100, 128, 65].iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (batch, tail) = rest.split_at((*size).min(rest.len()));
+            outcomes.extend(store.apply_batch(batch).await.unwrap());
+            rest = tail;
+        }
+        assert_eq!(outcomes, expected, "same outcome per event");
+        assert_eq!(
+            store.snapshot(None).await.unwrap(),
+            reference.snapshot(None).await.unwrap()
+        );
+        assert_eq!(ledger(store).await, ledger(&reference).await);
+        assert_eq!(
+            store.cursor().await.unwrap(),
+            reference.cursor().await.unwrap()
+        );
+    }
+
+    pub async fn a_later_event_in_a_batch_sees_the_effect_of_the_earlier_ones(store: &Store) {
+        let u = |at, name| user("directory_user_1", "directory_1", ORG_A, at, "active", name);
+        let g = group("directory_group_1", "directory_1", ORG_A, 10, "Engineering");
+        let batch = [
+            ev("event_01", "dsync.activated", dir("directory_1", ORG_A, 1)),
+            ev("event_02", "dsync.user.created", u(10, "Ada")),
+            ev("event_03", "dsync.group.created", g.clone()),
+            ev(
+                "event_04",
+                "dsync.group.user_added",
+                member(&u(10, "Ada"), &g),
+            ),
+            ev("event_05", "dsync.user.updated", u(30, "Ada Newer")),
+            ev("event_06", "dsync.user.updated", u(20, "Ada Older")),
+            ev("event_07", "dsync.user.deleted", u(40, "Ada")),
+            ev("event_08", "dsync.user.updated", u(50, "Ada Zombie")),
+            ev(
+                "event_09",
+                "dsync.group.user_added",
+                member(&u(50, "Ada Zombie"), &g),
+            ),
+        ];
+        use ApplyOutcome::{Applied, Stale, Tombstoned};
+        assert_eq!(
+            store.apply_batch(&batch).await.unwrap(),
+            vec![
+                Applied, Applied, Applied, Applied, Applied, Stale, Applied, Tombstoned, Tombstoned
+            ]
+        );
+        let snap = store.snapshot(Some(ORG_A)).await.unwrap();
+        assert!(snap.users.is_empty() && snap.memberships.is_empty());
+        assert_eq!(snap.groups.len(), 1);
+        assert_eq!(store.ledger_len().await.unwrap(), 9);
+        assert_eq!(
+            store.cursor().await.unwrap(),
+            Cursor::After("event_09".into())
+        );
+    }
+
+    pub async fn a_duplicate_inside_a_batch_or_across_batches_is_applied_once(store: &Store) {
+        use ApplyOutcome::{Applied, Duplicate};
+        assert_eq!(
+            store.apply_batch(&seed_events()).await.unwrap(),
+            vec![Applied; 6]
+        );
+        let u1 = user(
+            "directory_user_1",
+            "directory_1",
+            ORG_A,
+            10,
+            "active",
+            "Ada",
+        );
+        let g = group("directory_group_1", "directory_1", ORG_A, 10, "Engineering");
+        let removed = ev("event_20", "dsync.group.user_removed", member(&u1, &g));
+        let added = ev("event_21", "dsync.group.user_added", member(&u1, &g));
+        // Applied twice, the repeated removal would undo the add.
+        assert_eq!(
+            store
+                .apply_batch(&[removed.clone(), added.clone(), removed.clone()])
+                .await
+                .unwrap(),
+            vec![Applied, Applied, Duplicate]
+        );
+        assert_eq!(store.group_memberships(ORG_A).await.unwrap().len(), 2);
+        // An overlapping next page: the old events are duplicates, the new one applies.
+        let renamed = ev(
+            "event_22",
+            "dsync.user.updated",
+            user(
+                "directory_user_1",
+                "directory_1",
+                ORG_A,
+                30,
+                "active",
+                "Ada New",
+            ),
+        );
+        assert_eq!(
+            store
+                .apply_batch(&[added.clone(), removed.clone(), renamed])
+                .await
+                .unwrap(),
+            vec![Duplicate, Duplicate, Applied]
+        );
+        assert_eq!(store.group_memberships(ORG_A).await.unwrap().len(), 2);
+        assert_eq!(store.ledger_len().await.unwrap(), 9);
+        // A re-served older page is all duplicates and does not move the cursor back.
+        let before = store.snapshot(None).await.unwrap();
+        assert_eq!(
+            store.apply_batch(&seed_events()).await.unwrap(),
+            vec![Duplicate; 6]
+        );
+        assert_eq!(store.apply_batch(&[]).await.unwrap(), vec![]);
+        assert_eq!(store.snapshot(None).await.unwrap(), before);
+        assert_eq!(
+            store.cursor().await.unwrap(),
+            Cursor::After("event_22".into())
+        );
+        assert_eq!(store.ledger_len().await.unwrap(), 9);
+    }
+
+    pub async fn a_poison_event_rolls_its_whole_batch_back_and_one_by_one_isolates_it(
+        store: &Store,
+    ) {
+        use ApplyOutcome::{Applied, Duplicate};
+        let seed = seed_events();
+        apply_all(store, &seed).await;
+        let before = store.snapshot(None).await.unwrap();
+        // The app's own constraint, which the middle event violates: a unique email.
+        sqlx::raw_sql("CREATE UNIQUE INDEX poison_unique_email ON directory_users (email)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let mut clash = user(
+            "directory_user_3",
+            "directory_1",
+            ORG_A,
+            10,
+            "active",
+            "Clash",
+        );
+        clash["email"] = json!("directory_user_2@example.com");
+        let batch = [
+            ev(
+                "event_10",
+                "dsync.user.updated",
+                user(
+                    "directory_user_1",
+                    "directory_1",
+                    ORG_A,
+                    30,
+                    "active",
+                    "Ada New",
+                ),
+            ),
+            ev("event_11", "dsync.user.created", clash),
+            ev(
+                "event_12",
+                "dsync.user.updated",
+                user(
+                    "directory_user_2",
+                    "directory_1",
+                    ORG_A,
+                    30,
+                    "active",
+                    "Bob New",
+                ),
+            ),
+        ];
+        assert!(store.apply_batch(&batch).await.is_err());
+        // Nothing of the batch survived, not even the good event before the poison.
+        assert_eq!(store.snapshot(None).await.unwrap(), before);
+        assert_eq!(store.ledger_outcome("event_10").await.unwrap(), None);
+        assert_eq!(store.ledger_len().await.unwrap(), 6);
+        assert_eq!(
+            store.cursor().await.unwrap(),
+            Cursor::After("event_06".into())
+        );
+        // One by one (the worker's fallback): the event before it commits, the poison fails
+        // on its own and the one after it is not reached.
+        assert_eq!(store.apply(&batch[0]).await.unwrap(), Applied);
+        assert!(store.apply(&batch[1]).await.is_err());
+        assert_eq!(store.ledger_len().await.unwrap(), 7);
+        assert_eq!(store.ledger_outcome("event_11").await.unwrap(), None);
+        assert_eq!(
+            store.cursor().await.unwrap(),
+            Cursor::After("event_10".into())
+        );
+        // Once the cause is gone, the replayed batch finishes the job, and the tables equal
+        // an unconstrained one-by-one run.
+        sqlx::raw_sql("DROP INDEX poison_unique_email")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            store.apply_batch(&batch).await.unwrap(),
+            vec![Duplicate, Applied, Applied]
+        );
+        let reference = Store::connect("sqlite::memory:").await.unwrap();
+        apply_all(&reference, &seed).await;
+        apply_all(&reference, &batch).await;
+        assert_eq!(
+            store.snapshot(None).await.unwrap(),
+            reference.snapshot(None).await.unwrap()
+        );
+        assert_eq!(ledger(store).await, ledger(&reference).await);
+        assert_eq!(
+            store.cursor().await.unwrap(),
+            Cursor::After("event_12".into())
+        );
+    }
+
     pub async fn reads_are_scoped_by_organization(store: &Store) {
         apply_all(store, &seed_events()).await;
         let ub = user(
@@ -865,6 +1094,10 @@ suite!(
         cursor_starts_at_the_beginning_then_range_start_then_event_ids,
         reconcile_snapshot_repairs_drift_and_counts_it,
         pruning_the_ledger_keeps_the_cursor_and_recent_rows,
+        applying_a_stream_in_batches_equals_applying_it_one_by_one,
+        a_later_event_in_a_batch_sees_the_effect_of_the_earlier_ones,
+        a_duplicate_inside_a_batch_or_across_batches_is_applied_once,
+        a_poison_event_rolls_its_whole_batch_back_and_one_by_one_isolates_it,
     ],
     pair: [
         one_worker_lock_per_database,

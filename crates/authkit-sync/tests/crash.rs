@@ -3,21 +3,25 @@
 //! pages; after a final restart the tables equal a clean run's and every event is in the
 //! ledger exactly once, with the same outcome as in the clean run.
 //!
+//! The worker applies each page as one batch (`Store::apply_batch`, one transaction of up to
+//! 50 events here), so most kills land inside an open batch transaction; the clean run
+//! applies the events one by one with `Store::apply`, so the comparison also proves that
+//! batches give the one-by-one result. The ledger's `applied_at` (one value per batch)
+//! proves the batch path ran.
+//!
 //! The child is this test binary re-executed with only
 //! [`child_process_entry_point_for_the_crash_test`] selected and the database and API URLs in
 //! the environment; run normally, that test does nothing.
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use authkit_sync::{Event, Store, SyncWorker, WorkerConfig, WorkosSyncClient};
+use authkit_sync::{Store, SyncWorker, WorkerConfig, WorkosSyncClient};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{Value, json};
-use support::{API_KEY, FakeWorkos, TestDb, dir, ev, group, member, t, user};
+use support::{API_KEY, FakeWorkos, TestDb, history, ledger};
 
 const CHILD_DB: &str = "AUTHKIT_SYNC_CRASH_CHILD_DB";
 const CHILD_API: &str = "AUTHKIT_SYNC_CRASH_CHILD_API";
@@ -46,142 +50,6 @@ fn child_process_entry_point_for_the_crash_test() {
             .await
             .unwrap();
     });
-}
-
-/// A deterministic, messy IdP history: creates, updates (some deactivating), stale
-/// re-deliveries of old snapshots, deletes followed by late updates, group changes,
-/// memberships added and removed (some twice), directories deleted and new ones activated,
-/// and event types this crate does not apply.
-fn history(seed: u64, n: usize) -> Vec<Event> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut events: Vec<Event> = Vec::with_capacity(n);
-    let mut dirs: Vec<(String, String)> = Vec::new(); // (directory, org)
-    let mut users: Vec<(String, usize, Value)> = Vec::new(); // (id, dir index, latest)
-    let mut old_snapshots: Vec<Value> = Vec::new();
-    let mut dead_users: Vec<Value> = Vec::new();
-    let mut groups: Vec<(String, usize, Value)> = Vec::new();
-    let mut members: Vec<(Value, Value)> = Vec::new();
-    let mut counter = 0usize;
-    let step = |events: &mut Vec<Event>, kind: &str, data: Value| {
-        let mut e = ev(&format!("event_{:05}", events.len()), kind, data);
-        e.created_at = t(events.len() as i64);
-        events.push(e);
-    };
-    for i in 0..3 {
-        let (d, o) = (format!("directory_{i}"), format!("org_{i}"));
-        step(&mut events, "dsync.activated", dir(&d, &o, 1));
-        dirs.push((d, o));
-    }
-    while events.len() < n {
-        counter += 1;
-        let at = 100 + events.len() as i64;
-        let roll = rng.random_range(0..100);
-        match roll {
-            0..=19 => {
-                let di = rng.random_range(0..dirs.len());
-                let id = format!("directory_user_{counter}");
-                let u = user(&id, &dirs[di].0, &dirs[di].1, at, "active", "New");
-                step(&mut events, "dsync.user.created", u.clone());
-                users.push((id, di, u));
-            }
-            20..=39 if !users.is_empty() => {
-                let k = rng.random_range(0..users.len());
-                let (id, di, old) = users[k].clone();
-                let state = if rng.random_bool(0.2) {
-                    "inactive"
-                } else {
-                    "active"
-                };
-                let name = format!("Name{}", rng.random_range(0..1000));
-                let u = user(&id, &dirs[di].0, &dirs[di].1, at, state, &name);
-                old_snapshots.push(old);
-                step(&mut events, "dsync.user.updated", u.clone());
-                users[k].2 = u;
-            }
-            40..=44 if !old_snapshots.is_empty() => {
-                let k = rng.random_range(0..old_snapshots.len());
-                let stale = old_snapshots[k].clone();
-                step(&mut events, "dsync.user.updated", stale);
-            }
-            45..=49 if !users.is_empty() => {
-                let k = rng.random_range(0..users.len());
-                let (_, _, u) = users.swap_remove(k);
-                members.retain(|(mu, _)| mu["id"] != u["id"]);
-                step(&mut events, "dsync.user.deleted", u.clone());
-                dead_users.push(u);
-            }
-            50..=52 if !dead_users.is_empty() => {
-                let k = rng.random_range(0..dead_users.len());
-                let mut zombie = dead_users[k].clone();
-                zombie["updated_at"] = json!(t(at + 1_000_000));
-                step(&mut events, "dsync.user.updated", zombie);
-            }
-            53..=60 => {
-                let di = rng.random_range(0..dirs.len());
-                let id = format!("directory_group_{counter}");
-                let g = group(&id, &dirs[di].0, &dirs[di].1, at, "Group");
-                step(&mut events, "dsync.group.created", g.clone());
-                groups.push((id, di, g));
-            }
-            61..=64 if !groups.is_empty() => {
-                let k = rng.random_range(0..groups.len());
-                let (id, di, _) = groups[k].clone();
-                let g = group(&id, &dirs[di].0, &dirs[di].1, at, &format!("G{counter}"));
-                step(&mut events, "dsync.group.updated", g.clone());
-                groups[k].2 = g;
-            }
-            65..=66 if !groups.is_empty() => {
-                let k = rng.random_range(0..groups.len());
-                let (_, _, g) = groups.swap_remove(k);
-                members.retain(|(_, mg)| mg["id"] != g["id"]);
-                step(&mut events, "dsync.group.deleted", g);
-            }
-            67..=84 if !users.is_empty() && !groups.is_empty() => {
-                let u = users[rng.random_range(0..users.len())].clone();
-                let same_dir: Vec<_> = groups.iter().filter(|g| g.1 == u.1).cloned().collect();
-                if let Some(g) = same_dir.first() {
-                    step(&mut events, "dsync.group.user_added", member(&u.2, &g.2));
-                    members.push((u.2.clone(), g.2.clone()));
-                }
-            }
-            85..=93 if !members.is_empty() => {
-                let k = rng.random_range(0..members.len());
-                let (u, g) = members.swap_remove(k);
-                step(&mut events, "dsync.group.user_removed", member(&u, &g));
-            }
-            94..=96 => {
-                step(
-                    &mut events,
-                    "flag.updated",
-                    json!({"id": format!("flag_{counter}")}),
-                );
-            }
-            97 if dirs.len() < 8 && rng.random_bool(0.3) => {
-                // A directory goes away with everything in it; a new one arrives.
-                let di = rng.random_range(0..dirs.len());
-                let (d, o) = dirs[di].clone();
-                step(&mut events, "dsync.deleted", dir(&d, &o, at));
-                users.retain(|u| u.1 != di);
-                groups.retain(|g| g.1 != di);
-                members.retain(|(u, _)| u["directory_id"] != d.as_str());
-                let fresh = format!("directory_new_{counter}");
-                step(&mut events, "dsync.activated", dir(&fresh, &o, at));
-                dirs[di] = (fresh, o);
-            }
-            _ => {}
-        }
-    }
-    events.truncate(n);
-    events
-}
-
-async fn ledger(store: &Store) -> BTreeMap<String, String> {
-    sqlx::query_as::<_, (String, String)>("SELECT event_id, outcome FROM applied_events")
-        .fetch_all(store.pool())
-        .await
-        .unwrap()
-        .into_iter()
-        .collect()
 }
 
 fn spawn_child(db_url: &str, api_url: &str) -> Child {
@@ -217,7 +85,9 @@ async fn crash_run(db: TestDb, seed: u64) {
     let api = FakeWorkos::start(events.clone(), 50, 5).await;
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
     let mut targets: Vec<u64> = (0..KILLS)
-        .map(|_| rng.random_range(1..(EVENTS as u64 - 20)))
+        // Short of the last two pages: a kill is detected once a batch has committed, and the
+        // next batch (45 new events) may commit before it lands.
+        .map(|_| rng.random_range(1..(EVENTS as u64 - 100)))
         .collect();
     targets.sort_unstable();
     let mut killed_while_running = 0;
@@ -269,6 +139,21 @@ async fn crash_run(db: TestDb, seed: u64) {
         "same outcome per event"
     );
     assert_eq!(db.store.snapshot(None).await.unwrap(), expected);
+
+    // The pages were committed as batches: all ledger rows of a batch share its applied_at,
+    // so ~45 distinct values (45 new events per page of 50 with 5 re-served), where one
+    // transaction per event would leave close to 2,000.
+    let (commits, largest): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), MAX(n) FROM \
+         (SELECT COUNT(*) AS n FROM applied_events GROUP BY applied_at) AS commits",
+    )
+    .fetch_one(db.store.pool())
+    .await
+    .unwrap();
+    assert!(
+        commits < (EVENTS / 10) as i64 && largest >= 45,
+        "the worker did not apply pages as batches: {commits} commits, largest {largest}"
+    );
     db.drop().await;
 }
 

@@ -214,6 +214,74 @@ mod cases {
         );
     }
 
+    pub async fn a_poison_event_stops_the_stream_at_itself_while_the_events_before_it_commit(
+        db: &TestDb,
+    ) {
+        // One page holds the whole stream, so the poison sits in the middle of a batch.
+        let mut events = stream(4);
+        let poison_at = 14;
+        assert_eq!(events[10].event, "dsync.user.created");
+        assert_eq!(events[10].data["id"], "directory_user_1");
+        // The app's own unique email constraint, which this event violates.
+        let mut clash = user(
+            "directory_user_evil",
+            "directory_1",
+            ORG,
+            15,
+            "active",
+            "Evil",
+        );
+        clash["email"] = json!("directory_user_1@example.com");
+        events.insert(poison_at, ev("event_0013b", "dsync.user.created", clash));
+        sqlx::raw_sql("CREATE UNIQUE INDEX poison_unique_email ON directory_users (email)")
+            .execute(db.store.pool())
+            .await
+            .unwrap();
+        let api = FakeWorkos::start(events.clone(), 100, 0).await;
+        let handle = SyncWorker::new(db.store.clone(), client(&api), quick()).spawn();
+        let mut status = handle.status();
+        let before_poison = events[poison_at - 1].id.clone();
+        until(&mut status, |s| {
+            s.last_error.is_some() && s.last_event_id.as_deref() == Some(before_poison.as_str())
+        })
+        .await;
+        // It keeps retrying (refetch, batch fails, one by one up to the poison) ...
+        until(&mut status, |s| s.pages >= 3).await;
+        // ... and never gets past it: the events before it are in, it and those after are not.
+        assert_eq!(db.store.ledger_len().await.unwrap(), poison_at as u64);
+        assert_eq!(
+            db.store.cursor().await.unwrap(),
+            Cursor::After(before_poison.clone())
+        );
+        assert_eq!(db.store.ledger_outcome("event_0013b").await.unwrap(), None);
+        assert!(status.borrow().duplicates > 0, "retries re-serve the page");
+
+        // The operator removes the cause; the worker resumes with the poison event.
+        sqlx::raw_sql("DROP INDEX poison_unique_email")
+            .execute(db.store.pool())
+            .await
+            .unwrap();
+        let last = events.last().unwrap().id.clone();
+        until(&mut status, |s| {
+            s.caught_up && s.last_event_id.as_deref() == Some(last.as_str())
+        })
+        .await;
+        handle.stop().await.unwrap();
+        assert_eq!(db.store.ledger_len().await.unwrap(), events.len() as u64);
+        assert_eq!(
+            db.store
+                .ledger_outcome("event_0013b")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("applied")
+        );
+        assert_eq!(
+            db.store.snapshot(None).await.unwrap(),
+            clean_result(&events).await
+        );
+    }
+
     pub async fn a_second_worker_waits_for_the_lock_and_takes_over(db: &TestDb) {
         let events = stream(2);
         let api = FakeWorkos::start(events.clone(), 50, 0).await;
@@ -435,6 +503,7 @@ suite!(
     the_worker_applies_a_paged_stream_with_duplicate_pages_once,
     a_restarted_worker_resumes_from_the_stored_cursor,
     the_doorbell_wakes_a_caught_up_worker,
+    a_poison_event_stops_the_stream_at_itself_while_the_events_before_it_commit,
     a_second_worker_waits_for_the_lock_and_takes_over,
     a_wrong_api_key_stops_the_worker_with_an_error,
     the_worker_backs_off_on_server_errors_and_recovers,

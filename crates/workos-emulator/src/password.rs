@@ -53,26 +53,56 @@ fn cache_key(password: &str, phc: &str) -> [u8; 32] {
     key
 }
 
-/// Checks a password against a PHC string; a malformed hash never matches.
-pub fn verify(password: &str, phc: &str) -> bool {
-    let key = cache_key(password, phc);
-    if let Ok(guard) = VERIFIED.lock()
-        && guard.as_ref().is_some_and(|set| set.contains(&key))
-    {
-        return true;
-    }
-    let ok = match PasswordHash::new(phc) {
-        Ok(parsed) => hasher()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    };
-    if ok && let Ok(mut guard) = VERIFIED.lock() {
+fn remembered(key: &[u8; 32]) -> bool {
+    VERIFIED
+        .lock()
+        .is_ok_and(|guard| guard.as_ref().is_some_and(|set| set.contains(key)))
+}
+
+fn remember(key: [u8; 32]) {
+    if let Ok(mut guard) = VERIFIED.lock() {
         let set = guard.get_or_insert_with(HashSet::new);
         if set.len() >= CACHE_LIMIT {
             set.clear();
         }
         set.insert(key);
+    }
+}
+
+fn argon2_verify(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(parsed) => hasher()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Checks a password against a PHC string; a malformed hash never matches.
+pub fn verify(password: &str, phc: &str) -> bool {
+    let key = cache_key(password, phc);
+    if remembered(&key) {
+        return true;
+    }
+    let ok = argon2_verify(password, phc);
+    if ok {
+        remember(key);
+    }
+    ok
+}
+
+/// [`verify`] for async callers: a remembered pair is answered on the spot (a hash lookup is
+/// not worth a hop to the blocking pool), a new one runs Argon2 on the blocking pool.
+pub async fn verify_async(password: String, phc: String) -> bool {
+    let key = cache_key(&password, &phc);
+    if remembered(&key) {
+        return true;
+    }
+    let ok = tokio::task::spawn_blocking(move || argon2_verify(&password, &phc))
+        .await
+        .unwrap_or(false);
+    if ok {
+        remember(key);
     }
     ok
 }

@@ -100,20 +100,17 @@ impl AppState {
         base_url: String,
     ) -> Result<Self, EmulatorError> {
         let clock = config.clock.clone();
-        let keys = KeyRing::load_or_create(store.as_ref(), clock.clone()).await?;
+        let keys = KeyRing::load(store.clone(), clock.clone()).await?;
         if config.rotate_keys_on_start {
-            keys.rotate(
-                store.as_ref(),
-                TimeDelta::seconds(config.access_token_ttl_secs),
-            )
-            .await?;
+            keys.rotate(TimeDelta::seconds(config.access_token_ttl_secs))
+                .await?;
         }
         let issuer = config
             .issuer
             .clone()
             .unwrap_or_else(|| format!("{base_url}/user_management/{}", config.client_id));
         let requests = RequestLog::new(config.request_log_size);
-        Ok(Self(Arc::new(AppInner {
+        let state = Self(Arc::new(AppInner {
             config,
             base_url,
             issuer,
@@ -122,7 +119,16 @@ impl AppState {
             keys,
             requests,
             webhooks: crate::webhooks::Deliverer::new(),
-        })))
+        }));
+        // A fresh store has no signing key yet: generate it while the server starts serving
+        // (see `crate::keys`); a request that needs it before then waits for it.
+        let background = state.clone();
+        tokio::spawn(async move {
+            if let Err(e) = background.keys.ready().await {
+                tracing::warn!(error = %e, "first signing key failed; retried on first use");
+            }
+        });
+        Ok(state)
     }
 
     /// Whether `candidate` is the configured API key (constant-time).

@@ -65,20 +65,7 @@ pub struct AccessClaims {
     pub auth_time: i64,
 }
 
-/// What an organization-scoped token carries about the membership.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrgScope {
-    /// The organization.
-    pub organization_id: String,
-    /// Primary role.
-    pub role: String,
-    /// All roles, primary first.
-    pub roles: Vec<String>,
-    /// Union of permissions, sorted.
-    pub permissions: Vec<String>,
-    /// Entitlements of the organization.
-    pub entitlements: Vec<String>,
-}
+pub use crate::store::OrgScope;
 
 /// The scope of `user_id` in `organization_id`, or `None` when there is no *active* membership.
 pub async fn org_scope(
@@ -86,33 +73,10 @@ pub async fn org_scope(
     user_id: &str,
     organization_id: &str,
 ) -> StoreResult<Option<OrgScope>> {
-    let Some(membership) = store.find_membership(user_id, organization_id).await? else {
-        return Ok(None);
-    };
-    if membership.status != MembershipStatus::Active {
-        return Ok(None);
-    }
-    let roles = membership.role_slugs();
-    let mut permissions: Vec<String> = Vec::new();
-    for slug in &roles {
-        if let Some(role) = store.get_role(slug, Some(organization_id)).await? {
-            permissions.extend(role.permissions);
-        }
-    }
-    permissions.sort();
-    permissions.dedup();
-    let entitlements = store
-        .get_organization(organization_id)
+    Ok(store
+        .organization_scope(user_id, organization_id)
         .await?
-        .map(|o| o.entitlements)
-        .unwrap_or_default();
-    Ok(Some(OrgScope {
-        organization_id: organization_id.to_owned(),
-        role: membership.role.slug.clone(),
-        roles,
-        permissions,
-        entitlements,
-    }))
+        .into_scope())
 }
 
 /// The user's active memberships as `(organization_id, organization_name)`, oldest first
@@ -154,8 +118,9 @@ pub fn pkce_challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()))
 }
 
-/// Mints an access token for a session.
-pub fn mint_access_token(
+/// Mints an access token for a session (waiting for the first signing key if it is still being
+/// generated).
+pub async fn mint_access_token(
     state: &AppState,
     session: &Session,
     scope: Option<&OrgScope>,
@@ -179,7 +144,7 @@ pub fn mint_access_token(
         iat: now,
         auth_time: session.created_at.timestamp(),
     };
-    state.keys.sign(&claims).map_err(ApiError::internal)
+    state.keys.sign(&claims).await.map_err(ApiError::internal)
 }
 
 /// Where a new session comes from.
@@ -199,8 +164,8 @@ pub struct SignIn {
     pub impersonator: Option<Impersonator>,
 }
 
-/// Creates the session and its first refresh token, mints the access token, stamps
-/// `last_sign_in_at`, and returns the authenticate response body (wire §2.2).
+/// Creates the session and its first refresh token and stamps `last_sign_in_at` (one store
+/// transaction), mints the access token, and returns the authenticate response body (wire §2.2).
 pub async fn sign_in(state: &AppState, sign_in: SignIn) -> Result<(Value, Session), ApiError> {
     sign_in_as(state, &crate::ids::generate(crate::ids::SESSION), sign_in).await
 }
@@ -213,12 +178,12 @@ pub async fn sign_in_as(
     sign_in: SignIn,
 ) -> Result<(Value, Session), ApiError> {
     let refresh_token = opaque_token();
-    let session = state
+    let (session, user) = state
         .store
-        .create_session_with_id(
+        .sign_in_session(
             session_id,
             NewSession {
-                user_id: sign_in.user_id.clone(),
+                user_id: sign_in.user_id,
                 organization_id: sign_in.scope.as_ref().map(|s| s.organization_id.clone()),
                 ip_address: sign_in.ip_address,
                 user_agent: sign_in.user_agent,
@@ -229,8 +194,7 @@ pub async fn sign_in_as(
             },
         )
         .await?;
-    let access_token = mint_access_token(state, &session, sign_in.scope.as_ref())?;
-    let user = state.store.record_sign_in(&sign_in.user_id).await?;
+    let access_token = mint_access_token(state, &session, sign_in.scope.as_ref()).await?;
     let body = authenticate_body(&user, &session, &access_token, &refresh_token);
     Ok((body, session))
 }

@@ -133,7 +133,7 @@ async fn rotate_keys_on_start_publishes_old_and_new_key() {
     ));
     let db = dir.join("emulator.db");
     let emu = start(config().data_file(&db)).await;
-    let first = emu.state().keys.signer().kid.clone();
+    let first = emu.state().keys.signer().await.expect("signer").kid.clone();
     emu.shutdown().await;
 
     let emu = start(config().data_file(&db).rotate_keys_on_start(true)).await;
@@ -154,7 +154,11 @@ async fn rotate_keys_on_start_publishes_old_and_new_key() {
         .collect();
     assert_eq!(kids.len(), 2);
     assert!(kids.contains(&first.as_str()));
-    assert_ne!(emu.state().keys.signer().kid, first, "the new key signs");
+    assert_ne!(
+        emu.state().keys.signer().await.expect("signer").kid,
+        first,
+        "the new key signs"
+    );
     emu.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

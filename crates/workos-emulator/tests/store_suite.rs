@@ -81,6 +81,10 @@ backends!(
     directory_users_are_unique_by_user_name_and_update_only_on_change,
     group_membership_changes_record_one_event_per_actual_change,
     webhook_queue_follows_subscriptions_attempts_and_redelivery,
+    organization_scope_reads_roles_permissions_and_entitlements,
+    password_lookup_reads_user_hash_and_active_organizations,
+    sign_in_creates_the_session_and_stamps_the_user_as_read_back,
+    refresh_session_rotates_switches_organizations_and_revokes_on_replay,
 );
 
 async fn webhook_queue_follows_subscriptions_attempts_and_redelivery(store: &dyn Store) {
@@ -1315,4 +1319,450 @@ async fn concurrent_writers_on_a_file_database_all_succeed() {
         }
     }
     assert_eq!(rotated, 1, "exactly one concurrent refresh wins");
+}
+
+/// An organization with entitlements, an environment `admin` and `member` role, and the
+/// organization's own `admin` that shadows the environment one.
+async fn scoped_tenant(store: &dyn Store) -> (String, String) {
+    let org = store
+        .create_organization(NewOrganization {
+            name: "Scoped".into(),
+            entitlements: vec!["sso".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("org")
+        .id;
+    let role = |slug: &str, organization_id: Option<&str>, permissions: &[&str]| NewRole {
+        id: None,
+        slug: slug.into(),
+        name: slug.into(),
+        description: None,
+        role_type: if organization_id.is_some() {
+            RoleType::OrganizationRole
+        } else {
+            RoleType::EnvironmentRole
+        },
+        organization_id: organization_id.map(str::to_owned),
+        priority: 1,
+        is_default: false,
+        permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+    };
+    for r in [
+        role("admin", None, &["env:admin"]),
+        role("member", None, &["b:read", "a:read"]),
+        role("admin", Some(&org), &["org:admin", "a:read"]),
+    ] {
+        store.upsert_role(r).await.expect("role");
+    }
+    let user = store
+        .create_user(NewUser {
+            email: "Scoped@X.test".into(),
+            password_hash: Some("$argon2id$stand-in".into()),
+            ..NewUser::default()
+        })
+        .await
+        .expect("user")
+        .id;
+    (org, user)
+}
+
+async fn organization_scope_reads_roles_permissions_and_entitlements(store: &dyn Store) {
+    let (org, user) = scoped_tenant(store).await;
+    assert_eq!(
+        store.organization_scope(&user, &org).await.expect("scope"),
+        ScopeLookup::NotActiveMember,
+        "no membership"
+    );
+    assert_eq!(
+        store
+            .organization_scope(&user, "org_nope")
+            .await
+            .expect("scope"),
+        ScopeLookup::NoOrganization
+    );
+    let m = store
+        .create_membership(NewMembership {
+            id: None,
+            user_id: user.clone(),
+            organization_id: org.clone(),
+            role_slugs: vec!["admin".into(), "member".into()],
+            status: MembershipStatus::Active,
+        })
+        .await
+        .expect("membership");
+    assert_eq!(
+        store.organization_scope(&user, &org).await.expect("scope"),
+        ScopeLookup::Scoped(OrgScope {
+            organization_id: org.clone(),
+            role: "admin".into(),
+            // The membership's roles as stored (primary first).
+            roles: m.role_slugs(),
+            // The organization's `admin` shadows the environment's; duplicates collapse.
+            permissions: vec!["a:read".into(), "b:read".into(), "org:admin".into()],
+            entitlements: vec!["sso".into()],
+        })
+    );
+    store
+        .update_membership(
+            &m.id,
+            MembershipPatch {
+                role_slugs: None,
+                status: Some(MembershipStatus::Inactive),
+            },
+        )
+        .await
+        .expect("deactivate");
+    assert_eq!(
+        store.organization_scope(&user, &org).await.expect("scope"),
+        ScopeLookup::NotActiveMember
+    );
+}
+
+async fn password_lookup_reads_user_hash_and_active_organizations(store: &dyn Store) {
+    let (org, user) = scoped_tenant(store).await;
+    assert!(
+        store
+            .password_sign_in_lookup("nobody@x.test")
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    let found = store
+        .password_sign_in_lookup("  scoped@x.TEST ")
+        .await
+        .expect("lookup")
+        .expect("case-insensitive");
+    assert_eq!(
+        Some(found.user.clone()),
+        store.get_user(&user).await.expect("user")
+    );
+    assert_eq!(found.password_hash.as_deref(), Some("$argon2id$stand-in"));
+    assert!(found.organizations.is_empty());
+    assert_eq!(found.sole_scope, None);
+
+    let other = store
+        .create_organization(NewOrganization {
+            name: "Other".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("org")
+        .id;
+    let member = |organization_id: &str, status| NewMembership {
+        id: None,
+        user_id: user.clone(),
+        organization_id: organization_id.into(),
+        role_slugs: vec!["member".into()],
+        status,
+    };
+    store
+        .create_membership(member(&org, MembershipStatus::Active))
+        .await
+        .expect("active");
+    let inactive = store
+        .create_membership(member(&other, MembershipStatus::Inactive))
+        .await
+        .expect("inactive");
+    let found = store
+        .password_sign_in_lookup("scoped@x.test")
+        .await
+        .expect("lookup")
+        .expect("user");
+    assert_eq!(
+        found.organizations,
+        vec![(org.clone(), "Scoped".to_owned())]
+    );
+    assert_eq!(
+        found.sole_scope,
+        store
+            .organization_scope(&user, &org)
+            .await
+            .expect("scope")
+            .into_scope()
+    );
+
+    store
+        .update_membership(
+            &inactive.id,
+            MembershipPatch {
+                role_slugs: None,
+                status: Some(MembershipStatus::Active),
+            },
+        )
+        .await
+        .expect("activate");
+    let found = store
+        .password_sign_in_lookup("scoped@x.test")
+        .await
+        .expect("lookup")
+        .expect("user");
+    assert_eq!(
+        found.organizations,
+        vec![(org, "Scoped".to_owned()), (other, "Other".to_owned())],
+        "oldest membership first"
+    );
+    assert_eq!(found.sole_scope, None, "a choice to make: no scope yet");
+}
+
+async fn sign_in_creates_the_session_and_stamps_the_user_as_read_back(store: &dyn Store) {
+    let (org, user) = scoped_tenant(store).await;
+    let id = workos_emulator::ids::generate(workos_emulator::ids::SESSION);
+    let before = store.get_user(&user).await.expect("user").expect("user");
+    assert_eq!(before.last_sign_in_at, None);
+    let (signed_in, stamped) = store
+        .sign_in_session(
+            &id,
+            NewSession {
+                organization_id: Some(org),
+                ip_address: Some("192.0.2.1".into()),
+                user_agent: Some("suite".into()),
+                impersonator: Some(workos_emulator::model::Impersonator {
+                    email: "admin@x.test".into(),
+                    reason: None,
+                }),
+                ..session(&user, Some("rt-sign-in"))
+            },
+        )
+        .await
+        .expect("sign in");
+    assert_eq!(signed_in.id, id);
+    // What the store returned without reading back is what a read returns.
+    assert_eq!(
+        Some(signed_in.clone()),
+        store.get_session(&id).await.expect("session")
+    );
+    let read = store.get_user(&user).await.expect("user").expect("user");
+    assert_eq!(stamped, read);
+    assert!(read.last_sign_in_at.is_some());
+    let token = store
+        .get_refresh_token("rt-sign-in")
+        .await
+        .expect("token")
+        .expect("stored");
+    assert_eq!(token.session_id, id);
+    assert_eq!(token.organization_id, signed_in.organization_id);
+    assert_eq!(token.expires_at, signed_in.expires_at);
+    let events = store
+        .list_events(
+            &EventFilter {
+                events: vec!["session.created".into()],
+                ..Default::default()
+            },
+            &PageRequest::first(10, Order::Asc),
+        )
+        .await
+        .expect("events");
+    assert_eq!(events.items.len(), 1);
+    assert_eq!(
+        events.items[0].data,
+        serde_json::to_value(&signed_in).expect("json")
+    );
+
+    let err = store
+        .sign_in_session(
+            &workos_emulator::ids::generate(workos_emulator::ids::SESSION),
+            session("user_nope", Some("rt-nope")),
+        )
+        .await
+        .expect_err("unknown user");
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+    assert_eq!(store.get_refresh_token("rt-nope").await.expect("get"), None);
+}
+
+async fn refresh_session_rotates_switches_organizations_and_revokes_on_replay(store: &dyn Store) {
+    let (org, user) = scoped_tenant(store).await;
+    let other = store
+        .create_organization(NewOrganization {
+            name: "Other".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("org")
+        .id;
+    let outsider = store
+        .create_organization(NewOrganization {
+            name: "Outsider".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("org")
+        .id;
+    for o in [&org, &other] {
+        store
+            .create_membership(NewMembership {
+                id: None,
+                user_id: user.clone(),
+                organization_id: o.clone(),
+                role_slugs: vec!["member".into()],
+                status: MembershipStatus::Active,
+            })
+            .await
+            .expect("membership");
+    }
+    let s = store
+        .create_session(NewSession {
+            organization_id: Some(org.clone()),
+            ..session(&user, Some("f1"))
+        })
+        .await
+        .expect("session");
+    let refresh = |old: &str, new: &str, switch_to: Option<&str>, grace_seconds| SessionRefresh {
+        old_hash: old.into(),
+        new_hash: new.into(),
+        switch_to: switch_to.map(str::to_owned),
+        grace_seconds,
+    };
+
+    // Plain refresh: keeps the token's organization.
+    let RefreshOutcome::Refreshed(first) = store
+        .refresh_session(refresh("f1", "f2", None, 0))
+        .await
+        .expect("refresh")
+    else {
+        panic!("not refreshed");
+    };
+    let Refreshed {
+        session: refreshed,
+        user: u,
+        scope,
+    } = *first;
+    assert_eq!(refreshed, s);
+    assert_eq!(Some(u), store.get_user(&user).await.expect("user"));
+    assert_eq!(
+        scope,
+        store
+            .organization_scope(&user, &org)
+            .await
+            .expect("scope")
+            .into_scope()
+    );
+    let f1 = store
+        .get_refresh_token("f1")
+        .await
+        .expect("get")
+        .expect("f1");
+    assert!(f1.used_at.is_some());
+    let f2 = store
+        .get_refresh_token("f2")
+        .await
+        .expect("get")
+        .expect("f2");
+    assert_eq!(
+        (f2.session_id.as_str(), f2.organization_id.as_deref()),
+        (s.id.as_str(), Some(org.as_str()))
+    );
+    assert_eq!(f2.expires_at, s.expires_at);
+
+    // Failed switches change nothing: the token still refreshes afterwards.
+    assert_eq!(
+        store
+            .refresh_session(refresh("f2", "x1", Some("org_nope"), 0))
+            .await
+            .expect("refresh"),
+        RefreshOutcome::OrganizationNotFound
+    );
+    assert_eq!(
+        store
+            .refresh_session(refresh("f2", "x2", Some(&outsider), 0))
+            .await
+            .expect("refresh"),
+        RefreshOutcome::NotAMember
+    );
+    assert_eq!(store.get_refresh_token("x1").await.expect("get"), None);
+    assert_eq!(
+        store
+            .get_refresh_token("f2")
+            .await
+            .expect("get")
+            .expect("f2")
+            .used_at,
+        None
+    );
+
+    // A switch re-scopes the session and the next token.
+    let RefreshOutcome::Refreshed(second) = store
+        .refresh_session(refresh("f2", "f3", Some(&other), 0))
+        .await
+        .expect("switch")
+    else {
+        panic!("not switched");
+    };
+    let Refreshed {
+        session: switched,
+        scope,
+        ..
+    } = *second;
+    assert_eq!(switched.organization_id.as_deref(), Some(other.as_str()));
+    assert_eq!(
+        scope.map(|s| s.organization_id).as_deref(),
+        Some(other.as_str())
+    );
+    assert_eq!(
+        Some(switched),
+        store.get_session(&s.id).await.expect("session"),
+        "returned as stored"
+    );
+
+    // Grace: a quick retry of a used token still rotates (and the token keeps its first use);
+    // without grace it is a replay that revokes the family.
+    let first_use = store
+        .get_refresh_token("f2")
+        .await
+        .expect("get")
+        .expect("f2")
+        .used_at;
+    assert!(first_use.is_some());
+    assert!(matches!(
+        store
+            .refresh_session(refresh("f2", "f4", None, 30))
+            .await
+            .expect("retry"),
+        RefreshOutcome::Refreshed(_)
+    ));
+    assert_eq!(
+        store
+            .get_refresh_token("f2")
+            .await
+            .expect("get")
+            .expect("f2")
+            .used_at,
+        first_use
+    );
+    assert!(store.get_refresh_token("f4").await.expect("get").is_some());
+    assert_eq!(
+        store
+            .refresh_session(refresh("f1", "f5", None, 0))
+            .await
+            .expect("replay"),
+        RefreshOutcome::Replayed
+    );
+    assert_eq!(
+        store
+            .refresh_session(refresh("f3", "f6", None, 0))
+            .await
+            .expect("revoked"),
+        RefreshOutcome::InvalidToken
+    );
+    assert_eq!(
+        store
+            .refresh_session(refresh("nope", "f7", None, 0))
+            .await
+            .expect("unknown"),
+        RefreshOutcome::InvalidToken
+    );
+
+    // An ended session ends its tokens' refreshes.
+    let s2 = store
+        .create_session(session(&user, Some("g1")))
+        .await
+        .expect("session");
+    store.end_session(&s2.id).await.expect("end");
+    assert_eq!(
+        store
+            .refresh_session(refresh("g1", "g2", None, 0))
+            .await
+            .expect("ended"),
+        RefreshOutcome::SessionEnded
+    );
 }

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -15,6 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use sqlx::Connection;
 use tokio::sync::oneshot;
@@ -153,6 +155,143 @@ pub fn group(id: &str, dir: &str, org: &str, at: i64, name: &str) -> Value {
 
 pub fn member(user: &Value, group: &Value) -> Value {
     json!({"directory_id": group["directory_id"], "user": user, "group": group})
+}
+
+/// A deterministic, messy IdP history: creates, updates (some deactivating), stale
+/// re-deliveries of old snapshots, deletes followed by late updates, group changes,
+/// memberships added and removed (some twice), directories deleted and new ones activated,
+/// and event types this crate does not apply.
+pub fn history(seed: u64, n: usize) -> Vec<Event> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut events: Vec<Event> = Vec::with_capacity(n);
+    let mut dirs: Vec<(String, String)> = Vec::new(); // (directory, org)
+    let mut users: Vec<(String, usize, Value)> = Vec::new(); // (id, dir index, latest)
+    let mut old_snapshots: Vec<Value> = Vec::new();
+    let mut dead_users: Vec<Value> = Vec::new();
+    let mut groups: Vec<(String, usize, Value)> = Vec::new();
+    let mut members: Vec<(Value, Value)> = Vec::new();
+    let mut counter = 0usize;
+    let step = |events: &mut Vec<Event>, kind: &str, data: Value| {
+        let mut e = ev(&format!("event_{:05}", events.len()), kind, data);
+        e.created_at = t(events.len() as i64);
+        events.push(e);
+    };
+    for i in 0..3 {
+        let (d, o) = (format!("directory_{i}"), format!("org_{i}"));
+        step(&mut events, "dsync.activated", dir(&d, &o, 1));
+        dirs.push((d, o));
+    }
+    while events.len() < n {
+        counter += 1;
+        let at = 100 + events.len() as i64;
+        let roll = rng.random_range(0..100);
+        match roll {
+            0..=19 => {
+                let di = rng.random_range(0..dirs.len());
+                let id = format!("directory_user_{counter}");
+                let u = user(&id, &dirs[di].0, &dirs[di].1, at, "active", "New");
+                step(&mut events, "dsync.user.created", u.clone());
+                users.push((id, di, u));
+            }
+            20..=39 if !users.is_empty() => {
+                let k = rng.random_range(0..users.len());
+                let (id, di, old) = users[k].clone();
+                let state = if rng.random_bool(0.2) {
+                    "inactive"
+                } else {
+                    "active"
+                };
+                let name = format!("Name{}", rng.random_range(0..1000));
+                let u = user(&id, &dirs[di].0, &dirs[di].1, at, state, &name);
+                old_snapshots.push(old);
+                step(&mut events, "dsync.user.updated", u.clone());
+                users[k].2 = u;
+            }
+            40..=44 if !old_snapshots.is_empty() => {
+                let k = rng.random_range(0..old_snapshots.len());
+                let stale = old_snapshots[k].clone();
+                step(&mut events, "dsync.user.updated", stale);
+            }
+            45..=49 if !users.is_empty() => {
+                let k = rng.random_range(0..users.len());
+                let (_, _, u) = users.swap_remove(k);
+                members.retain(|(mu, _)| mu["id"] != u["id"]);
+                step(&mut events, "dsync.user.deleted", u.clone());
+                dead_users.push(u);
+            }
+            50..=52 if !dead_users.is_empty() => {
+                let k = rng.random_range(0..dead_users.len());
+                let mut zombie = dead_users[k].clone();
+                zombie["updated_at"] = json!(t(at + 1_000_000));
+                step(&mut events, "dsync.user.updated", zombie);
+            }
+            53..=60 => {
+                let di = rng.random_range(0..dirs.len());
+                let id = format!("directory_group_{counter}");
+                let g = group(&id, &dirs[di].0, &dirs[di].1, at, "Group");
+                step(&mut events, "dsync.group.created", g.clone());
+                groups.push((id, di, g));
+            }
+            61..=64 if !groups.is_empty() => {
+                let k = rng.random_range(0..groups.len());
+                let (id, di, _) = groups[k].clone();
+                let g = group(&id, &dirs[di].0, &dirs[di].1, at, &format!("G{counter}"));
+                step(&mut events, "dsync.group.updated", g.clone());
+                groups[k].2 = g;
+            }
+            65..=66 if !groups.is_empty() => {
+                let k = rng.random_range(0..groups.len());
+                let (_, _, g) = groups.swap_remove(k);
+                members.retain(|(_, mg)| mg["id"] != g["id"]);
+                step(&mut events, "dsync.group.deleted", g);
+            }
+            67..=84 if !users.is_empty() && !groups.is_empty() => {
+                let u = users[rng.random_range(0..users.len())].clone();
+                let same_dir: Vec<_> = groups.iter().filter(|g| g.1 == u.1).cloned().collect();
+                if let Some(g) = same_dir.first() {
+                    step(&mut events, "dsync.group.user_added", member(&u.2, &g.2));
+                    members.push((u.2.clone(), g.2.clone()));
+                }
+            }
+            85..=93 if !members.is_empty() => {
+                let k = rng.random_range(0..members.len());
+                let (u, g) = members.swap_remove(k);
+                step(&mut events, "dsync.group.user_removed", member(&u, &g));
+            }
+            94..=96 => {
+                step(
+                    &mut events,
+                    "flag.updated",
+                    json!({"id": format!("flag_{counter}")}),
+                );
+            }
+            97 if dirs.len() < 8 && rng.random_bool(0.3) => {
+                // A directory goes away with everything in it; a new one arrives.
+                let di = rng.random_range(0..dirs.len());
+                let (d, o) = dirs[di].clone();
+                step(&mut events, "dsync.deleted", dir(&d, &o, at));
+                users.retain(|u| u.1 != di);
+                groups.retain(|g| g.1 != di);
+                members.retain(|(u, _)| u["directory_id"] != d.as_str());
+                let fresh = format!("directory_new_{counter}");
+                step(&mut events, "dsync.activated", dir(&fresh, &o, at));
+                dirs[di] = (fresh, o);
+            }
+            _ => {}
+        }
+    }
+    events.truncate(n);
+    events
+}
+
+/// Every ledger row: event id → outcome.
+pub async fn ledger(store: &Store) -> BTreeMap<String, String> {
+    sqlx::query_as::<_, (String, String)>("SELECT event_id, outcome FROM applied_events")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------

@@ -31,10 +31,8 @@ use subtle::ConstantTimeEq;
 use crate::error::{ApiError, ApiResult};
 use crate::model::{AuthMethod, Impersonator};
 use crate::server::AppState;
-use crate::store::{GrantRecord, RefreshTokenRecord, Rotation};
-use crate::tokens::{
-    self, OrgScope, SignIn, active_organizations, hash_token, opaque_token, org_scope,
-};
+use crate::store::{GrantRecord, RefreshOutcome, ScopeLookup, SessionRefresh};
+use crate::tokens::{self, SignIn, hash_token, opaque_token, org_scope};
 
 /// Grant kind of authorization codes in the store.
 pub const CODE_GRANT: &str = "authorization_code";
@@ -361,88 +359,56 @@ async fn end_session_if_exists(state: &AppState, session_id: &str) -> ApiResult<
 
 async fn refresh_token(state: &AppState, request: &AuthenticateRequest) -> ApiResult<Value> {
     let token = required(&request.refresh_token, "refresh_token")?;
-    let old_hash = hash_token(&token);
-    let Some(record) = state.store.get_refresh_token(&old_hash).await? else {
-        return Err(ApiError::invalid_grant("Refresh token is invalid."));
-    };
-    let now = state.clock.now();
-    let Some(session) = state.store.get_session(&record.session_id).await? else {
-        return Err(ApiError::invalid_grant("Session has ended."));
-    };
-    if !session.is_active_at(now) {
-        return Err(ApiError::invalid_grant("Session has ended."));
-    }
-    // The organization of the next token: the requested switch, else the token's own.
-    let scope: Option<OrgScope> = match request.organization_id.as_deref().filter(|o| !o.is_empty())
-    {
-        Some(org_id) => {
-            if state.store.get_organization(org_id).await?.is_none() {
-                return Err(ApiError::oauth(
-                    "organization_not_found",
-                    format!("Organization not found: '{org_id}'."),
-                ));
-            }
-            match org_scope(state.store.as_ref(), &session.user_id, org_id).await? {
-                Some(scope) => Some(scope),
-                None => {
-                    return Err(ApiError::oauth(
-                        "organization_membership_not_found",
-                        format!("The user is not an active member of organization '{org_id}'."),
-                    ));
-                }
-            }
-        }
-        None => match &record.organization_id {
-            Some(org_id) => org_scope(state.store.as_ref(), &session.user_id, org_id).await?,
-            None => None,
-        },
-    };
     let new_token = opaque_token();
-    let rotation = state
+    // One store call: token, session and organization checked, then the rotation.
+    let outcome = state
         .store
-        .rotate_refresh_token(
-            &old_hash,
-            RefreshTokenRecord {
-                token_hash: hash_token(&new_token),
-                session_id: session.id.clone(),
-                organization_id: scope.as_ref().map(|s| s.organization_id.clone()),
-                created_at: now,
-                expires_at: session.expires_at,
-                used_at: None,
-                revoked_at: None,
-            },
-            state.config.refresh_grace_secs,
-        )
+        .refresh_session(SessionRefresh {
+            old_hash: hash_token(&token),
+            new_hash: hash_token(&new_token),
+            switch_to: request
+                .organization_id
+                .as_deref()
+                .filter(|o| !o.is_empty())
+                .map(str::to_owned),
+            grace_seconds: state.config.refresh_grace_secs,
+        })
         .await?;
-    match rotation {
-        Rotation::Rotated(_) => {}
-        Rotation::Unknown | Rotation::Dead => {
+    let refreshed = match outcome {
+        RefreshOutcome::Refreshed(refreshed) => refreshed,
+        RefreshOutcome::InvalidToken => {
             return Err(ApiError::invalid_grant("Refresh token is invalid."));
         }
-        Rotation::Replayed(_) => {
+        RefreshOutcome::SessionEnded => return Err(ApiError::invalid_grant("Session has ended.")),
+        RefreshOutcome::OrganizationNotFound => {
+            return Err(ApiError::oauth(
+                "organization_not_found",
+                format!(
+                    "Organization not found: '{}'.",
+                    request.organization_id.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        RefreshOutcome::NotAMember => {
+            return Err(ApiError::oauth(
+                "organization_membership_not_found",
+                format!(
+                    "The user is not an active member of organization '{}'.",
+                    request.organization_id.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        RefreshOutcome::Replayed => {
             return Err(ApiError::invalid_grant(
                 "Refresh token has already been used.",
             ));
         }
-    }
-    let new_org = scope.as_ref().map(|s| s.organization_id.clone());
-    let session = if new_org != session.organization_id {
-        state
-            .store
-            .set_session_organization(&session.id, new_org.as_deref())
-            .await?
-    } else {
-        session
     };
-    let access_token = tokens::mint_access_token(state, &session, scope.as_ref())?;
-    let user = state
-        .store
-        .get_user(&session.user_id)
-        .await?
-        .ok_or_else(|| ApiError::invalid_grant("Session has ended."))?;
+    let access_token =
+        tokens::mint_access_token(state, &refreshed.session, refreshed.scope.as_ref()).await?;
     Ok(tokens::authenticate_body(
-        &user,
-        &session,
+        &refreshed.user,
+        &refreshed.session,
         &access_token,
         &new_token,
     ))
@@ -469,23 +435,23 @@ async fn password(
             format!("Invalid credentials for '{email}'."),
         )
     };
-    let Some(user) = state.store.get_user_by_email(&email).await? else {
+    // One read: the user, its password hash and active organizations (and the scope of the only
+    // one, when there is exactly one).
+    let Some(lookup) = state.store.password_sign_in_lookup(&email).await? else {
         return Err(invalid());
     };
-    let Some(phc) = state.store.user_password_hash(&user.id).await? else {
+    let Some(phc) = lookup.password_hash else {
         return Err(invalid());
     };
-    let ok = tokio::task::spawn_blocking(move || crate::password::verify(&password, &phc))
-        .await
-        .unwrap_or(false);
-    if !ok {
+    if !crate::password::verify_async(password, phc).await {
         return Err(invalid());
     }
+    let user = lookup.user;
     let (ip, ua) = request.client_details(headers);
-    let organizations = active_organizations(state.store.as_ref(), &user.id).await?;
+    let organizations = lookup.organizations;
     let scope = match organizations.as_slice() {
         [] => None,
-        [(org_id, _)] => org_scope(state.store.as_ref(), &user.id, org_id).await?,
+        [_] => lookup.sole_scope,
         _ => {
             let pending = opaque_token();
             state
@@ -562,23 +528,24 @@ async fn organization_selection(
     }
     let payload: PendingPayload =
         serde_json::from_value(grant.payload).map_err(|_| invalid_pending())?;
-    if state
+    let scope = match state
         .store
-        .get_organization(&organization_id)
+        .organization_scope(&payload.user_id, &organization_id)
         .await?
-        .is_none()
     {
-        return Err(ApiError::oauth(
-            "organization_not_found",
-            format!("Organization not found: '{organization_id}'."),
-        ));
-    }
-    let Some(scope) = org_scope(state.store.as_ref(), &payload.user_id, &organization_id).await?
-    else {
-        return Err(ApiError::oauth(
-            "organization_membership_not_found",
-            format!("The user is not an active member of organization '{organization_id}'."),
-        ));
+        ScopeLookup::Scoped(scope) => scope,
+        ScopeLookup::NoOrganization => {
+            return Err(ApiError::oauth(
+                "organization_not_found",
+                format!("Organization not found: '{organization_id}'."),
+            ));
+        }
+        ScopeLookup::NotActiveMember => {
+            return Err(ApiError::oauth(
+                "organization_membership_not_found",
+                format!("The user is not an active member of organization '{organization_id}'."),
+            ));
+        }
     };
     let (body, _) = tokens::sign_in(
         state,

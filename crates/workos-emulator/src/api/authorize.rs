@@ -602,9 +602,7 @@ async fn check_password(
     let Some(phc) = state.store.user_password_hash(&user.id).await? else {
         return Ok(None);
     };
-    let ok = tokio::task::spawn_blocking(move || crate::password::verify(&password, &phc))
-        .await
-        .unwrap_or(false);
+    let ok = crate::password::verify_async(password, phc).await;
     Ok(ok.then_some(user.id))
 }
 

@@ -90,10 +90,7 @@ async fn requests(State(state): State<AppState>) -> Json<Value> {
 async fn rotate_keys(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let kid = state
         .keys
-        .rotate(
-            state.store.as_ref(),
-            TimeDelta::seconds(state.config.access_token_ttl_secs),
-        )
+        .rotate(TimeDelta::seconds(state.config.access_token_ttl_secs))
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(json!({"kid": kid})))

@@ -421,6 +421,112 @@ pub enum Rotation {
     Replayed(String),
 }
 
+/// What an organization-scoped access token carries about the user's membership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgScope {
+    /// The organization.
+    pub organization_id: String,
+    /// Primary role (the membership's first role, `member` when it has none).
+    pub role: String,
+    /// All role slugs, primary first.
+    pub roles: Vec<String>,
+    /// Union of the roles' permissions (an organization's own role shadows the environment
+    /// role of the same slug), sorted and deduplicated.
+    pub permissions: Vec<String>,
+    /// Entitlements of the organization.
+    pub entitlements: Vec<String>,
+}
+
+/// Where a user stands in an organization ([`Store::organization_scope`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScopeLookup {
+    /// No organization has that id.
+    NoOrganization,
+    /// The organization exists; the user has no membership in it, or an inactive one.
+    NotActiveMember,
+    /// An active member, with what a token scoped to the organization carries.
+    Scoped(OrgScope),
+}
+
+impl ScopeLookup {
+    /// The scope, when the user is an active member.
+    pub fn into_scope(self) -> Option<OrgScope> {
+        match self {
+            Self::Scoped(scope) => Some(scope),
+            Self::NoOrganization | Self::NotActiveMember => None,
+        }
+    }
+}
+
+/// Everything the password grant reads about a user ([`Store::password_sign_in_lookup`]).
+#[derive(Clone)]
+pub struct PasswordLookup {
+    /// The user.
+    pub user: User,
+    /// PHC string, when the user has a password.
+    pub password_hash: Option<String>,
+    /// Active memberships as `(organization_id, organization_name)`, oldest first (at most 100).
+    pub organizations: Vec<(String, String)>,
+    /// The scope of the only active membership, when there is exactly one.
+    pub sole_scope: Option<OrgScope>,
+}
+
+impl std::fmt::Debug for PasswordLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordLookup")
+            .field("user", &self.user.id)
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "[redacted]"),
+            )
+            .field("organizations", &self.organizations)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Input of [`Store::refresh_session`].
+#[derive(Debug, Clone)]
+pub struct SessionRefresh {
+    /// Hex SHA-256 of the presented refresh token.
+    pub old_hash: String,
+    /// Hex SHA-256 of the token that replaces it.
+    pub new_hash: String,
+    /// Organization to switch the session to; `None` keeps the presented token's organization.
+    pub switch_to: Option<String>,
+    /// A token redeemed again within this many seconds of its first use still rotates.
+    pub grace_seconds: i64,
+}
+
+/// Outcome of [`Store::refresh_session`]. Only [`Refreshed`](Self::Refreshed) and
+/// [`Replayed`](Self::Replayed) change anything.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RefreshOutcome {
+    /// Unknown token, or one revoked or past its expiry.
+    InvalidToken,
+    /// The token's session is gone, revoked or expired.
+    SessionEnded,
+    /// The requested organization does not exist.
+    OrganizationNotFound,
+    /// The user is not an active member of the requested organization.
+    NotAMember,
+    /// Already used outside the grace window: every live token of the session was revoked.
+    Replayed,
+    /// Rotated: the old token is used, the new one stored, the session re-scoped when the
+    /// organization changed.
+    Refreshed(Box<Refreshed>),
+}
+
+/// What a successful [`Store::refresh_session`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refreshed {
+    /// The session, as it now is.
+    pub session: Session,
+    /// Its user.
+    pub user: User,
+    /// What the next access token is scoped to.
+    pub scope: Option<OrgScope>,
+}
+
 /// A short-lived single-use grant (authorization code, pending authentication token, …),
 /// stored by hash with an opaque JSON payload the route defines.
 #[derive(Debug, Clone, PartialEq)]
@@ -573,6 +679,27 @@ pub trait Store: DirectoryStore + WebhookStore + Send + Sync + 'static {
     async fn upsert_permission(&self, permission: NewPermission) -> StoreResult<Permission>;
     /// All permissions, by slug.
     async fn list_permissions(&self) -> StoreResult<Vec<Permission>>;
+
+    // ---- token grants: each is one round of reads or one transaction, not a call per row ----
+    /// Where `user_id` stands in `organization_id`: membership, roles' permissions and the
+    /// organization's entitlements, read together.
+    async fn organization_scope(
+        &self,
+        user_id: &str,
+        organization_id: &str,
+    ) -> StoreResult<ScopeLookup>;
+    /// The user with this email (case-insensitive) with their password hash and active
+    /// organizations, read together; `None` when no user has it.
+    async fn password_sign_in_lookup(&self, email: &str) -> StoreResult<Option<PasswordLookup>>;
+    /// Signs a user in, in one transaction: [`Store::create_session_with_id`] plus
+    /// `last_sign_in_at` stamped with the clock's now. Returns the session and the user as
+    /// stamped. Unknown user → `NotFound`.
+    async fn sign_in_session(&self, id: &str, new: NewSession) -> StoreResult<(Session, User)>;
+    /// The refresh grant in one transaction: checks the token, its session and the target
+    /// organization, then rotates as [`Store::rotate_refresh_token`] does and re-scopes the
+    /// session when the organization changes. The checks run in that order, and nothing is
+    /// written unless the outcome is `Refreshed` or `Replayed`.
+    async fn refresh_session(&self, refresh: SessionRefresh) -> StoreResult<RefreshOutcome>;
 
     // ---- sessions ----
     /// Creates an active session (and its first refresh token, in one transaction).

@@ -2,23 +2,51 @@
 //! in-memory database for tests.
 //!
 //! Schema changes are sqlx migrations under `migrations/sqlite/`, embedded in the binary and run
-//! at open. Every multi-row write runs in one `BEGIN IMMEDIATE` transaction: SQLite has a single
-//! writer, and taking the write lock up front avoids the deadlock-then-`SQLITE_BUSY` that a
-//! deferred transaction upgrading to a write can hit under concurrency.
+//! at open. Every multi-row write runs in one transaction.
+//!
+//! Connections. sqlx runs each SQLite connection on its own thread, so every statement, `BEGIN`
+//! and `COMMIT` is a round trip between the async task and that thread (two context switches at
+//! least), and a pooled connection adds a ping on release. That hop, not SQLite, is what a query
+//! costs here, so:
+//! - A file database has **one writer connection** ([`Writer`]), owned behind an async mutex,
+//!   that every write goes through, and a pool of readers. SQLite admits one writer at a time
+//!   anyway; queuing writers in-process means none of them waits in SQLite's busy handler
+//!   (which sleeps 1 to 100 ms between retries), and with no second writer a plain `BEGIN` can
+//!   never fail to upgrade to a write, so no transaction needs `BEGIN IMMEDIATE` (which sqlx
+//!   follows with an extra round trip to check the transaction state). The writer is not pooled,
+//!   so no release ping either.
+//! - Readers are not pinged before use (`test_before_acquire(false)`): a local file connection
+//!   has no network to lose.
+//! - The token grants ([`Store::refresh_session`], [`Store::sign_in_session`],
+//!   [`Store::password_sign_in_lookup`], [`Store::organization_scope`]) read what they need with
+//!   joined statements and write in one transaction, rather than one store call per row. Their
+//!   reads run on the writer too (a grant writes right after them; a pooled reader would add its
+//!   release ping), and a refresh that keeps its organization is one read and one rotating
+//!   statement, with no `BEGIN`/`COMMIT` round trips: holding the writer already keeps every
+//!   other write out between the two.
+//! - An event's insert returns the webhook endpoints to queue it for, in the same statement.
 //!
 //! An in-memory database lives as long as its connection, so the in-memory pool holds exactly one
-//! connection that never expires.
+//! connection that never expires, and it is also the writer.
 
+use std::borrow::Cow;
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteSynchronous, SqliteTransactionManager,
 };
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, Transaction};
+use sqlx::{
+    ConnectOptions, Connection as _, QueryBuilder, Row, Sqlite, SqliteConnection,
+    TransactionManager,
+};
+use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
 
 use super::*;
 use crate::clock::Clock;
@@ -34,8 +62,90 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// SQLite-backed store.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
+    /// Readers (file) or the only connection (in memory).
     pool: SqlitePool,
+    writer: Writer,
     clock: Clock,
+}
+
+/// Where writes go.
+#[derive(Clone, Debug)]
+enum Writer {
+    /// File database: the one writer connection (`None` once closed).
+    Dedicated(Arc<Mutex<Option<SqliteConnection>>>),
+    /// In-memory database: the pool's only connection.
+    Pool,
+}
+
+/// The writer connection while one task holds it.
+enum WriteConn {
+    Dedicated(OwnedMappedMutexGuard<Option<SqliteConnection>, SqliteConnection>),
+    Pooled(PoolConnection<Sqlite>),
+}
+
+impl Deref for WriteConn {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        match self {
+            Self::Dedicated(guard) => guard,
+            Self::Pooled(conn) => conn,
+        }
+    }
+}
+
+impl DerefMut for WriteConn {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        match self {
+            Self::Dedicated(guard) => guard,
+            Self::Pooled(conn) => conn,
+        }
+    }
+}
+
+/// A transaction on the writer connection, holding it until commit or drop. Dropped without
+/// [`WriteTx::commit`], it rolls back: the rollback is queued on the connection's thread before
+/// the connection is released, so whoever takes the writer next finds no open transaction
+/// (sqlx's own `Transaction` works the same way; this one also owns the mutex guard).
+struct WriteTx {
+    conn: WriteConn,
+    open: bool,
+}
+
+impl WriteTx {
+    async fn begin(mut conn: WriteConn) -> StoreResult<Self> {
+        SqliteTransactionManager::begin(&mut conn, None)
+            .await
+            .map_err(backend)?;
+        Ok(Self { conn, open: true })
+    }
+
+    /// Commits.
+    async fn commit(mut self) -> Result<(), sqlx::Error> {
+        SqliteTransactionManager::commit(&mut self.conn).await?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        if self.open {
+            SqliteTransactionManager::start_rollback(&mut self.conn);
+        }
+    }
 }
 
 fn ms(at: DateTime<Utc>) -> i64 {
@@ -85,21 +195,52 @@ const USER_COLUMNS: &str = "id, email, email_verified, first_name, last_name, na
     profile_picture_url, external_id, metadata, locale, last_sign_in_at, created_at, updated_at";
 
 fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
-    let metadata: String = row.try_get("metadata").map_err(backend)?;
+    user_from_prefixed(row, "")
+}
+
+/// Column `name` of an entity whose columns carry `prefix` in a joined row (`u_id` for `id`).
+fn col<'a>(prefix: &str, name: &'a str) -> Cow<'a, str> {
+    if prefix.is_empty() {
+        Cow::Borrowed(name)
+    } else {
+        Cow::Owned(format!("{prefix}{name}"))
+    }
+}
+
+/// `columns` (a `*_COLUMNS` list) of table alias `alias`, each renamed `{prefix}{column}`, for
+/// joined statements that read several entities at once.
+fn prefixed_columns(alias: &str, columns: &str, prefix: &str) -> String {
+    columns
+        .split(',')
+        .map(|c| {
+            let c = c.trim();
+            format!("{alias}.{c} AS {prefix}{c}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn user_from_prefixed(row: &SqliteRow, p: &str) -> StoreResult<User> {
+    let metadata: String = row.try_get(&*col(p, "metadata")).map_err(backend)?;
     Ok(User {
-        id: row.try_get("id").map_err(backend)?,
-        email: row.try_get("email").map_err(backend)?,
-        email_verified: row.try_get::<i64, _>("email_verified").map_err(backend)? != 0,
-        first_name: row.try_get("first_name").map_err(backend)?,
-        last_name: row.try_get("last_name").map_err(backend)?,
-        name: row.try_get("name").map_err(backend)?,
-        profile_picture_url: row.try_get("profile_picture_url").map_err(backend)?,
-        external_id: row.try_get("external_id").map_err(backend)?,
+        id: row.try_get(&*col(p, "id")).map_err(backend)?,
+        email: row.try_get(&*col(p, "email")).map_err(backend)?,
+        email_verified: row
+            .try_get::<i64, _>(&*col(p, "email_verified"))
+            .map_err(backend)?
+            != 0,
+        first_name: row.try_get(&*col(p, "first_name")).map_err(backend)?,
+        last_name: row.try_get(&*col(p, "last_name")).map_err(backend)?,
+        name: row.try_get(&*col(p, "name")).map_err(backend)?,
+        profile_picture_url: row
+            .try_get(&*col(p, "profile_picture_url"))
+            .map_err(backend)?,
+        external_id: row.try_get(&*col(p, "external_id")).map_err(backend)?,
         metadata: from_json(&metadata),
-        last_sign_in_at: opt_dt(row.try_get("last_sign_in_at").map_err(backend)?),
-        locale: row.try_get("locale").map_err(backend)?,
-        created_at: dt(row.try_get("created_at").map_err(backend)?),
-        updated_at: dt(row.try_get("updated_at").map_err(backend)?),
+        last_sign_in_at: opt_dt(row.try_get(&*col(p, "last_sign_in_at")).map_err(backend)?),
+        locale: row.try_get(&*col(p, "locale")).map_err(backend)?,
+        created_at: dt(row.try_get(&*col(p, "created_at")).map_err(backend)?),
+        updated_at: dt(row.try_get(&*col(p, "updated_at")).map_err(backend)?),
     })
 }
 
@@ -205,42 +346,290 @@ const SESSION_COLUMNS: &str = "id, user_id, organization_id, ip_address, user_ag
     status, impersonator, expires_at, ended_at, created_at, updated_at";
 
 fn session_from_row(row: &SqliteRow, now: DateTime<Utc>) -> StoreResult<Session> {
-    let status: String = row.try_get("status").map_err(backend)?;
-    let auth_method: String = row.try_get("auth_method").map_err(backend)?;
-    let impersonator: Option<String> = row.try_get("impersonator").map_err(backend)?;
-    let expires_at = dt(row.try_get("expires_at").map_err(backend)?);
+    session_from_prefixed(row, "", now)
+}
+
+fn session_from_prefixed(row: &SqliteRow, p: &str, now: DateTime<Utc>) -> StoreResult<Session> {
+    let status: String = row.try_get(&*col(p, "status")).map_err(backend)?;
+    let auth_method: String = row.try_get(&*col(p, "auth_method")).map_err(backend)?;
+    let impersonator: Option<String> = row.try_get(&*col(p, "impersonator")).map_err(backend)?;
+    let expires_at = dt(row.try_get(&*col(p, "expires_at")).map_err(backend)?);
     let status = SessionStatus::parse(&status).unwrap_or(SessionStatus::Revoked);
     Ok(Session {
-        id: row.try_get("id").map_err(backend)?,
-        user_id: row.try_get("user_id").map_err(backend)?,
-        organization_id: row.try_get("organization_id").map_err(backend)?,
-        ip_address: row.try_get("ip_address").map_err(backend)?,
-        user_agent: row.try_get("user_agent").map_err(backend)?,
+        id: row.try_get(&*col(p, "id")).map_err(backend)?,
+        user_id: row.try_get(&*col(p, "user_id")).map_err(backend)?,
+        organization_id: row.try_get(&*col(p, "organization_id")).map_err(backend)?,
+        ip_address: row.try_get(&*col(p, "ip_address")).map_err(backend)?,
+        user_agent: row.try_get(&*col(p, "user_agent")).map_err(backend)?,
         auth_method: AuthMethod::parse(&auth_method),
         status: effective_status(status, expires_at, now),
         impersonator: impersonator.and_then(|raw| serde_json::from_str(&raw).ok()),
         expires_at,
-        ended_at: opt_dt(row.try_get("ended_at").map_err(backend)?),
-        created_at: dt(row.try_get("created_at").map_err(backend)?),
-        updated_at: dt(row.try_get("updated_at").map_err(backend)?),
+        ended_at: opt_dt(row.try_get(&*col(p, "ended_at")).map_err(backend)?),
+        created_at: dt(row.try_get(&*col(p, "created_at")).map_err(backend)?),
+        updated_at: dt(row.try_get(&*col(p, "updated_at")).map_err(backend)?),
     })
 }
 
 fn refresh_from_row(row: &SqliteRow) -> StoreResult<RefreshTokenRecord> {
+    refresh_from_prefixed(row, "")
+}
+
+fn refresh_from_prefixed(row: &SqliteRow, p: &str) -> StoreResult<RefreshTokenRecord> {
     Ok(RefreshTokenRecord {
-        token_hash: row.try_get("token_hash").map_err(backend)?,
-        session_id: row.try_get("session_id").map_err(backend)?,
-        organization_id: row.try_get("organization_id").map_err(backend)?,
-        created_at: dt(row.try_get("created_at").map_err(backend)?),
-        expires_at: dt(row.try_get("expires_at").map_err(backend)?),
-        used_at: opt_dt(row.try_get("used_at").map_err(backend)?),
-        revoked_at: opt_dt(row.try_get("revoked_at").map_err(backend)?),
+        token_hash: row.try_get(&*col(p, "token_hash")).map_err(backend)?,
+        session_id: row.try_get(&*col(p, "session_id")).map_err(backend)?,
+        organization_id: row.try_get(&*col(p, "organization_id")).map_err(backend)?,
+        created_at: dt(row.try_get(&*col(p, "created_at")).map_err(backend)?),
+        expires_at: dt(row.try_get(&*col(p, "expires_at")).map_err(backend)?),
+        used_at: opt_dt(row.try_get(&*col(p, "used_at")).map_err(backend)?),
+        revoked_at: opt_dt(row.try_get(&*col(p, "revoked_at")).map_err(backend)?),
     })
 }
 
-/// Appends one event to the stream. Call it inside the transaction of the change it records:
-/// the id is minted here, while that transaction holds SQLite's write lock, so ids are handed
-/// out in commit order.
+const REFRESH_COLUMNS: &str =
+    "token_hash, session_id, organization_id, created_at, expires_at, used_at, revoked_at";
+
+/// What presenting a refresh token at some instant amounts to ([`redemption`]).
+enum Redemption {
+    /// Revoked or expired.
+    Dead,
+    /// Used before, outside the grace window: its family must be revoked.
+    Replayed,
+    /// First use, or a reuse within the grace window: it rotates.
+    Valid,
+}
+
+/// RFC 9700 §4.14.2 rotation with a grace window for concurrent refreshes of one token.
+fn redemption(old: &RefreshTokenRecord, now: DateTime<Utc>, grace_seconds: i64) -> Redemption {
+    if old.revoked_at.is_some() || now >= old.expires_at {
+        return Redemption::Dead;
+    }
+    match old.used_at {
+        None => Redemption::Valid,
+        Some(used_at)
+            if grace_seconds > 0
+                && (now - used_at).num_milliseconds() <= grace_seconds.saturating_mul(1000) =>
+        {
+            Redemption::Valid
+        }
+        Some(_) => Redemption::Replayed,
+    }
+}
+
+/// Revokes every live token of a session (a replayed token's family).
+async fn revoke_family(
+    conn: &mut SqliteConnection,
+    session_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL",
+    )
+    .bind(ms(now))
+    .bind(session_id)
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Rotates `old` (a [`Redemption::Valid`] token, read under the writer) into `new` in one
+/// statement, hence atomically without a transaction of its own: `new` is inserted and `old`
+/// is stamped used unless it already was (a reuse within the grace window keeps its first use).
+/// The second row of the `VALUES` is `old` itself, which always exists, so it never inserts: its
+/// conflict runs the `DO UPDATE`, which the `WHERE` limits to `old` (a new hash colliding with
+/// a stored one would otherwise be absorbed; it fails the row count instead).
+async fn rotate(
+    conn: &mut SqliteConnection,
+    old: &RefreshTokenRecord,
+    new: &RefreshTokenRecord,
+) -> StoreResult<()> {
+    let done = sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, session_id, organization_id, created_at, \
+         expires_at, used_at, revoked_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL), (?6, ?2, ?7, ?8, ?9, ?4, NULL) \
+         ON CONFLICT (token_hash) DO UPDATE \
+         SET used_at = COALESCE(refresh_tokens.used_at, excluded.used_at) \
+         WHERE refresh_tokens.token_hash = ?6",
+    )
+    .bind(&new.token_hash)
+    .bind(&old.session_id)
+    .bind(&new.organization_id)
+    .bind(ms(new.created_at))
+    .bind(ms(new.expires_at))
+    .bind(&old.token_hash)
+    .bind(&old.organization_id)
+    .bind(ms(old.created_at))
+    .bind(ms(old.expires_at))
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    if done.rows_affected() != 2 {
+        return Err(StoreError::Backend(
+            "refresh token rotation wrote an unexpected number of rows".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Stores `new` (unused, unrevoked) as a token of `session_id`.
+async fn store_refresh_token(
+    conn: &mut SqliteConnection,
+    session_id: &str,
+    new: &RefreshTokenRecord,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, session_id, organization_id, created_at, \
+         expires_at, used_at, revoked_at) VALUES (?, ?, ?, ?, ?, NULL, NULL)",
+    )
+    .bind(&new.token_hash)
+    .bind(session_id)
+    .bind(&new.organization_id)
+    .bind(ms(new.created_at))
+    .bind(ms(new.expires_at))
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// The columns of an organization scope, for statements where `o` is the organization (or
+/// NULL) and `m` the user's membership in it (or NULL). Permissions: for each role slug of the
+/// membership, the organization's own role of that slug if it has one, else the environment
+/// role (`org_key` `''`), as [`Store::get_role`] resolves it; their permission lists
+/// concatenated (sorted and deduplicated in Rust).
+const SCOPE_COLUMNS: &str = "o.id AS scope_organization_id, \
+    o.entitlements AS scope_entitlements, m.status AS scope_status, \
+    m.role_slugs AS scope_role_slugs, \
+    (SELECT json_group_array(p.value) FROM json_each(m.role_slugs) AS rs \
+     JOIN json_each((SELECT r.permissions FROM roles AS r \
+        WHERE r.slug = rs.value AND r.org_key IN ('', o.id) \
+        ORDER BY r.org_key DESC LIMIT 1)) AS p) AS scope_permissions";
+
+fn scope_from_row(row: &SqliteRow) -> StoreResult<ScopeLookup> {
+    let Some(organization_id) = row
+        .try_get::<Option<String>, _>("scope_organization_id")
+        .map_err(backend)?
+    else {
+        return Ok(ScopeLookup::NoOrganization);
+    };
+    let status: Option<String> = row.try_get("scope_status").map_err(backend)?;
+    if status.as_deref().and_then(MembershipStatus::parse) != Some(MembershipStatus::Active) {
+        return Ok(ScopeLookup::NotActiveMember);
+    }
+    let roles: Vec<String> = from_json(
+        &row.try_get::<String, _>("scope_role_slugs")
+            .map_err(backend)?,
+    );
+    let mut permissions: Vec<String> = from_json(
+        &row.try_get::<String, _>("scope_permissions")
+            .map_err(backend)?,
+    );
+    permissions.sort();
+    permissions.dedup();
+    let entitlements: Vec<String> = from_json(
+        &row.try_get::<String, _>("scope_entitlements")
+            .map_err(backend)?,
+    );
+    Ok(ScopeLookup::Scoped(OrgScope {
+        organization_id,
+        role: roles.first().cloned().unwrap_or_else(|| "member".into()),
+        roles,
+        permissions,
+        entitlements,
+    }))
+}
+
+/// Inserts an active session (and its first refresh token) and records `session.created`,
+/// inside the caller's transaction. The session is returned as a read would return it (times at
+/// the store's millisecond precision), without reading it back.
+async fn insert_session(
+    conn: &mut SqliteConnection,
+    id: &str,
+    new: NewSession,
+    now: DateTime<Utc>,
+) -> StoreResult<Session> {
+    let impersonator = new.impersonator.as_ref().map(to_json).transpose()?;
+    let result = sqlx::query(
+        "INSERT INTO sessions (id, user_id, organization_id, ip_address, user_agent, auth_method, \
+         status, impersonator, expires_at, ended_at, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, NULL, ?, ?)",
+    )
+    .bind(id)
+    .bind(&new.user_id)
+    .bind(&new.organization_id)
+    .bind(&new.ip_address)
+    .bind(&new.user_agent)
+    .bind(new.auth_method.as_str())
+    .bind(&impersonator)
+    .bind(ms(new.expires_at))
+    .bind(ms(now))
+    .bind(ms(now))
+    .execute(&mut *conn)
+    .await;
+    match result {
+        Ok(_) => {}
+        Err(e)
+            if e.as_database_error()
+                .map(|d| d.is_foreign_key_violation())
+                .unwrap_or(false) =>
+        {
+            return Err(StoreError::not_found("User", new.user_id));
+        }
+        Err(e) if is_unique_violation(&e) => {
+            return Err(StoreError::Conflict {
+                code: "session_exists".into(),
+                message: format!("A session with id '{id}' already exists."),
+            });
+        }
+        Err(e) => return Err(backend(e)),
+    }
+    let expires_at = dt(ms(new.expires_at));
+    if let Some(hash) = &new.refresh_token_hash {
+        let token = RefreshTokenRecord {
+            token_hash: hash.clone(),
+            session_id: id.to_owned(),
+            organization_id: new.organization_id.clone(),
+            created_at: now,
+            expires_at,
+            used_at: None,
+            revoked_at: None,
+        };
+        store_refresh_token(&mut *conn, id, &token).await?;
+    }
+    let at = dt(ms(now));
+    let session = Session {
+        id: id.to_owned(),
+        user_id: new.user_id,
+        organization_id: new.organization_id,
+        ip_address: new.ip_address,
+        user_agent: new.user_agent,
+        auth_method: new.auth_method,
+        status: effective_status(SessionStatus::Active, expires_at, now),
+        impersonator: new.impersonator,
+        expires_at,
+        ended_at: None,
+        created_at: at,
+        updated_at: at,
+    };
+    record_event(
+        conn,
+        "session.created",
+        &event_data(&session)?,
+        session.organization_id.as_deref(),
+        now,
+    )
+    .await?;
+    Ok(session)
+}
+
+/// Appends one event to the stream and queues it for the webhook endpoints. Call it inside the
+/// transaction of the change it records: the id is minted here, while that transaction holds the
+/// writer, so ids are handed out in commit order.
+///
+/// The insert returns the enabled endpoints in the same round trip (a `RETURNING` subquery), so
+/// an event with no endpoint to deliver to costs one statement.
 async fn record_event(
     conn: &mut SqliteConnection,
     name: &str,
@@ -249,18 +638,23 @@ async fn record_event(
     at: DateTime<Utc>,
 ) -> StoreResult<()> {
     let id = ids::generate(ids::EVENT);
-    sqlx::query(
-        "INSERT INTO events (id, event, data, organization_id, created_at) VALUES (?, ?, ?, ?, ?)",
+    let row = sqlx::query(
+        "INSERT INTO events (id, event, data, organization_id, created_at) VALUES (?, ?, ?, ?, ?) \
+         RETURNING (SELECT json_group_array(json_array(w.id, \
+                        json(CASE WHEN json_valid(w.events) THEN w.events ELSE '[]' END))) \
+                    FROM webhook_endpoints AS w WHERE w.status = 'enabled') AS endpoints",
     )
     .bind(&id)
     .bind(name)
     .bind(to_json(data)?)
     .bind(organization_id)
     .bind(ms(at))
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await
     .map_err(backend)?;
-    hooks::enqueue(conn, &id, name, at).await
+    let endpoints: Vec<(String, Vec<String>)> =
+        from_json(&row.try_get::<String, _>("endpoints").map_err(backend)?);
+    hooks::enqueue(conn, &id, name, at, &endpoints).await
 }
 
 fn event_data<T: serde::Serialize>(value: &T) -> StoreResult<serde_json::Value> {
@@ -508,19 +902,51 @@ impl SqliteStore {
                 StoreError::Backend(format!("cannot create {}: {e}", parent.display()))
             })?;
         }
-        let options = SqliteConnectOptions::new()
+        let base = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        let options = base
+            .clone()
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal);
+        // The writer first: it creates the file and switches it to WAL before any reader opens.
+        // A file that does not exist yet is set up (WAL switch, schema) without fsyncs, which
+        // are most of a fresh start's time on a virtual disk; power lost in those milliseconds
+        // can only damage a database that held nothing yet. Then the usual durability applies.
+        let fresh = !path.exists();
+        let writer = if fresh {
+            let mut writer = base
+                .synchronous(SqliteSynchronous::Off)
+                .connect()
+                .await
+                .map_err(backend)?;
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&mut writer)
+                .await
+                .map_err(backend)?;
+            writer
+        } else {
+            options.connect().await.map_err(backend)?
+        };
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
-            .await
-            .map_err(backend)?;
-        Self::migrate(pool, clock).await
+            .test_before_acquire(false)
+            .connect_lazy_with(options);
+        let store = Self {
+            pool,
+            writer: Writer::Dedicated(Arc::new(Mutex::new(Some(writer)))),
+            clock,
+        };
+        store.migrate().await?;
+        if fresh {
+            sqlx::query("PRAGMA synchronous = NORMAL")
+                .execute(&mut *store.write_conn().await?)
+                .await
+                .map_err(backend)?;
+        }
+        Ok(store)
     }
 
     /// Opens a fresh private in-memory database.
@@ -533,30 +959,53 @@ impl SqliteStore {
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(backend)?;
-        Self::migrate(pool, clock).await
+        let store = Self {
+            pool,
+            writer: Writer::Pool,
+            clock,
+        };
+        store.migrate().await?;
+        Ok(store)
     }
 
-    async fn migrate(pool: SqlitePool, clock: Clock) -> StoreResult<Self> {
+    /// Runs the migrations on the writer.
+    async fn migrate(&self) -> StoreResult<()> {
+        let mut conn = self.write_conn().await?;
         MIGRATOR
-            .run(&pool)
+            .run(&mut *conn)
             .await
-            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
-        Ok(Self { pool, clock })
+            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))
     }
 
-    /// Closes the pool (flushes the WAL on a file database).
+    /// Closes the readers and the writer (flushes the WAL on a file database).
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Writer::Dedicated(writer) = &self.writer
+            && let Some(conn) = writer.lock().await.take()
+            && let Err(e) = conn.close().await
+        {
+            tracing::warn!(error = %e, "closing the writer connection failed");
+        }
     }
 
-    async fn write_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        self.pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)
+    /// The writer connection, for statements that write without a transaction.
+    async fn write_conn(&self) -> StoreResult<WriteConn> {
+        Ok(match &self.writer {
+            Writer::Dedicated(writer) => WriteConn::Dedicated(
+                OwnedMutexGuard::try_map(writer.clone().lock_owned().await, Option::as_mut)
+                    .map_err(|_| StoreError::Backend("the store is closed".into()))?,
+            ),
+            Writer::Pool => WriteConn::Pooled(self.pool.acquire().await.map_err(backend)?),
+        })
+    }
+
+    /// A transaction on the writer connection.
+    async fn write_tx(&self) -> StoreResult<WriteTx> {
+        WriteTx::begin(self.write_conn().await?).await
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -620,7 +1069,7 @@ impl SqliteStore {
     /// goes (its directories' `dsync.deleted` events).
     async fn before_organization_delete(
         &self,
-        tx: &mut Transaction<'static, Sqlite>,
+        tx: &mut WriteTx,
         organization_id: &str,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
@@ -696,7 +1145,7 @@ impl SqliteStore {
     }
 
     async fn insert_domains(
-        tx: &mut Transaction<'static, Sqlite>,
+        tx: &mut WriteTx,
         org_id: &str,
         domains: &[NewDomain],
         now: i64,
@@ -728,7 +1177,7 @@ impl SqliteStore {
     /// Checks role slugs against the roles visible in the organization. While no role at all is
     /// defined (a bare environment) any slug is accepted, as a role without permissions.
     async fn resolve_role_slugs(
-        tx: &mut Transaction<'static, Sqlite>,
+        tx: &mut WriteTx,
         organization_id: &str,
         slugs: &[String],
     ) -> StoreResult<Vec<String>> {
@@ -1016,7 +1465,7 @@ impl Store for SqliteStore {
                 .bind(now)
                 .bind(now)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *self.write_conn().await?)
                 .await
                 .map_err(backend)?;
         if result.rows_affected() == 0 {
@@ -1564,7 +2013,7 @@ impl Store for SqliteStore {
         .bind(&permission.description)
         .bind(now)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *self.write_conn().await?)
         .await
         .map_err(backend)?;
         let row = sqlx::query(
@@ -1587,6 +2036,189 @@ impl Store for SqliteStore {
         rows.iter().map(permission_from_row).collect()
     }
 
+    async fn organization_scope(
+        &self,
+        user_id: &str,
+        organization_id: &str,
+    ) -> StoreResult<ScopeLookup> {
+        let row = sqlx::query(&format!(
+            "SELECT {SCOPE_COLUMNS} FROM (SELECT ? AS user_id, ? AS organization_id) AS k \
+             LEFT JOIN organizations AS o ON o.id = k.organization_id \
+             LEFT JOIN organization_memberships AS m \
+                ON m.user_id = k.user_id AND m.organization_id = o.id"
+        ))
+        .bind(user_id)
+        .bind(organization_id)
+        .fetch_one(&mut *self.write_conn().await?)
+        .await
+        .map_err(backend)?;
+        scope_from_row(&row)
+    }
+
+    async fn password_sign_in_lookup(&self, email: &str) -> StoreResult<Option<PasswordLookup>> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {}, u.password_hash AS u_password_hash, \
+                 m.organization_id AS m_organization_id, o.name AS o_name, {SCOPE_COLUMNS} \
+                 FROM users AS u \
+                 LEFT JOIN organization_memberships AS m \
+                    ON m.user_id = u.id AND m.status = 'active' \
+                 LEFT JOIN organizations AS o ON o.id = m.organization_id \
+                 WHERE u.email_norm = ? ORDER BY m.id LIMIT 100",
+                prefixed_columns("u", USER_COLUMNS, "u_")
+            )
+        });
+        let rows = sqlx::query(&SQL)
+            .bind(normalise_email(email))
+            .fetch_all(&mut *self.write_conn().await?)
+            .await
+            .map_err(backend)?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let user = user_from_prefixed(first, "u_")?;
+        let password_hash: Option<String> = first.try_get("u_password_hash").map_err(backend)?;
+        let mut organizations = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let org: Option<String> = row.try_get("m_organization_id").map_err(backend)?;
+            let name: Option<String> = row.try_get("o_name").map_err(backend)?;
+            if let (Some(org), Some(name)) = (org, name) {
+                organizations.push((org, name));
+            }
+        }
+        let sole_scope = match organizations.len() {
+            1 => scope_from_row(first)?.into_scope(),
+            _ => None,
+        };
+        Ok(Some(PasswordLookup {
+            user,
+            password_hash,
+            organizations,
+            sole_scope,
+        }))
+    }
+
+    async fn sign_in_session(&self, id: &str, new: NewSession) -> StoreResult<(Session, User)> {
+        let now = self.now();
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query(&format!(
+            "UPDATE users SET last_sign_in_at = ?, updated_at = ? WHERE id = ? \
+             RETURNING {USER_COLUMNS}"
+        ))
+        .bind(ms(now))
+        .bind(ms(now))
+        .bind(&new.user_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else {
+            return Err(StoreError::not_found("User", new.user_id));
+        };
+        let user = user_from_row(&row)?;
+        let session = insert_session(&mut tx, id, new, now).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok((session, user))
+    }
+
+    async fn refresh_session(&self, refresh: SessionRefresh) -> StoreResult<RefreshOutcome> {
+        // The token, its session and user, and the scope the next token would carry: the
+        // requested organization, else the token's own.
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {}, {}, {}, {SCOPE_COLUMNS} \
+                 FROM refresh_tokens AS t \
+                 LEFT JOIN sessions AS s ON s.id = t.session_id \
+                 LEFT JOIN users AS u ON u.id = s.user_id \
+                 LEFT JOIN organizations AS o ON o.id = COALESCE(?, t.organization_id) \
+                 LEFT JOIN organization_memberships AS m \
+                    ON m.user_id = s.user_id AND m.organization_id = o.id \
+                 WHERE t.token_hash = ?",
+                prefixed_columns("t", REFRESH_COLUMNS, "t_"),
+                prefixed_columns("s", SESSION_COLUMNS, "s_"),
+                prefixed_columns("u", USER_COLUMNS, "u_"),
+            )
+        });
+        let now = self.now();
+        // Every write goes through this connection, so nothing can change these rows between
+        // the read and the write below: the common case (no change of organization) is a read
+        // and one rotating statement, with no `BEGIN`/`COMMIT` round trips around them.
+        let mut conn = self.write_conn().await?;
+        let row = sqlx::query(&SQL)
+            .bind(refresh.switch_to.as_deref())
+            .bind(&refresh.old_hash)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend)?;
+        let Some(row) = row else {
+            return Ok(RefreshOutcome::InvalidToken);
+        };
+        if row
+            .try_get::<Option<String>, _>("s_id")
+            .map_err(backend)?
+            .is_none()
+            || row
+                .try_get::<Option<String>, _>("u_id")
+                .map_err(backend)?
+                .is_none()
+        {
+            return Ok(RefreshOutcome::SessionEnded);
+        }
+        let mut session = session_from_prefixed(&row, "s_", now)?;
+        if !session.is_active_at(now) {
+            return Ok(RefreshOutcome::SessionEnded);
+        }
+        let lookup = scope_from_row(&row)?;
+        let scope = match (&refresh.switch_to, lookup) {
+            (Some(_), ScopeLookup::NoOrganization) => {
+                return Ok(RefreshOutcome::OrganizationNotFound);
+            }
+            (Some(_), ScopeLookup::NotActiveMember) => return Ok(RefreshOutcome::NotAMember),
+            (_, lookup) => lookup.into_scope(),
+        };
+        let old = refresh_from_prefixed(&row, "t_")?;
+        match redemption(&old, now, refresh.grace_seconds) {
+            Redemption::Dead => return Ok(RefreshOutcome::InvalidToken),
+            Redemption::Replayed => {
+                revoke_family(&mut conn, &session.id, now).await?;
+                return Ok(RefreshOutcome::Replayed);
+            }
+            Redemption::Valid => {}
+        }
+        let organization_id = scope.as_ref().map(|s| s.organization_id.clone());
+        let new = RefreshTokenRecord {
+            token_hash: refresh.new_hash,
+            session_id: session.id.clone(),
+            organization_id: organization_id.clone(),
+            created_at: now,
+            expires_at: session.expires_at,
+            used_at: None,
+            revoked_at: None,
+        };
+        if organization_id == session.organization_id {
+            rotate(&mut conn, &old, &new).await?;
+        } else {
+            // Two tables: one transaction.
+            let mut tx = WriteTx::begin(conn).await?;
+            rotate(&mut tx, &old, &new).await?;
+            sqlx::query("UPDATE sessions SET organization_id = ?, updated_at = ? WHERE id = ?")
+                .bind(&organization_id)
+                .bind(ms(now))
+                .bind(&session.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            tx.commit().await.map_err(backend)?;
+            session.organization_id = organization_id;
+            session.updated_at = dt(ms(now));
+        }
+        let user = user_from_prefixed(&row, "u_")?;
+        Ok(RefreshOutcome::Refreshed(Box::new(Refreshed {
+            session,
+            user,
+            scope,
+        })))
+    }
+
     async fn create_session(&self, new: NewSession) -> StoreResult<Session> {
         self.create_session_with_id(&ids::generate(ids::SESSION), new)
             .await
@@ -1594,72 +2226,8 @@ impl Store for SqliteStore {
 
     async fn create_session_with_id(&self, id: &str, new: NewSession) -> StoreResult<Session> {
         let now = self.now();
-        let id = id.to_owned();
-        let impersonator = new.impersonator.as_ref().map(to_json).transpose()?;
         let mut tx = self.write_tx().await?;
-        let result = sqlx::query(
-            "INSERT INTO sessions (id, user_id, organization_id, ip_address, user_agent, auth_method, \
-             status, impersonator, expires_at, ended_at, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, NULL, ?, ?)",
-        )
-        .bind(&id)
-        .bind(&new.user_id)
-        .bind(&new.organization_id)
-        .bind(&new.ip_address)
-        .bind(&new.user_agent)
-        .bind(new.auth_method.as_str())
-        .bind(&impersonator)
-        .bind(ms(new.expires_at))
-        .bind(ms(now))
-        .bind(ms(now))
-        .execute(&mut *tx)
-        .await;
-        match result {
-            Ok(_) => {}
-            Err(e)
-                if e.as_database_error()
-                    .map(|d| d.is_foreign_key_violation())
-                    .unwrap_or(false) =>
-            {
-                return Err(StoreError::not_found("User", new.user_id));
-            }
-            Err(e)
-                if e.as_database_error()
-                    .map(|d| d.is_unique_violation())
-                    .unwrap_or(false) =>
-            {
-                return Err(StoreError::Conflict {
-                    code: "session_exists".into(),
-                    message: format!("A session with id '{id}' already exists."),
-                });
-            }
-            Err(e) => return Err(backend(e)),
-        }
-        if let Some(hash) = &new.refresh_token_hash {
-            sqlx::query(
-                "INSERT INTO refresh_tokens (token_hash, session_id, organization_id, created_at, \
-                 expires_at, used_at, revoked_at) VALUES (?, ?, ?, ?, ?, NULL, NULL)",
-            )
-            .bind(hash)
-            .bind(&id)
-            .bind(&new.organization_id)
-            .bind(ms(now))
-            .bind(ms(new.expires_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        }
-        let session = fetch_session(&mut tx, &id, now)
-            .await?
-            .ok_or_else(|| StoreError::not_found("Session", id))?;
-        record_event(
-            &mut tx,
-            "session.created",
-            &event_data(&session)?,
-            session.organization_id.as_deref(),
-            now,
-        )
-        .await?;
+        let session = insert_session(&mut tx, id, new, now).await?;
         tx.commit().await.map_err(backend)?;
         Ok(session)
     }
@@ -1703,7 +2271,7 @@ impl Store for SqliteStore {
                 .bind(organization_id)
                 .bind(ms(self.now()))
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *self.write_conn().await?)
                 .await
                 .map_err(backend)?;
         if result.rows_affected() == 0 {
@@ -1766,7 +2334,7 @@ impl Store for SqliteStore {
         .bind(ms(record.expires_at))
         .bind(record.used_at.map(ms))
         .bind(record.revoked_at.map(ms))
-        .execute(&self.pool)
+        .execute(&mut *self.write_conn().await?)
         .await
         .map_err(backend)?;
         Ok(())
@@ -1789,53 +2357,27 @@ impl Store for SqliteStore {
     ) -> StoreResult<Rotation> {
         let now = self.now();
         let mut tx = self.write_tx().await?;
-        let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = ?")
-            .bind(old_hash)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?;
+        let row = sqlx::query(&format!(
+            "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = ?"
+        ))
+        .bind(old_hash)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
         let Some(row) = row else {
             return Ok(Rotation::Unknown);
         };
         let old = refresh_from_row(&row)?;
-        if old.revoked_at.is_some() || now >= old.expires_at {
-            return Ok(Rotation::Dead);
-        }
-        if let Some(used_at) = old.used_at {
-            let within_grace = grace_seconds > 0
-                && (now - used_at).num_milliseconds() <= grace_seconds.saturating_mul(1000);
-            if !within_grace {
-                sqlx::query(
-                    "UPDATE refresh_tokens SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL",
-                )
-                .bind(ms(now))
-                .bind(&old.session_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+        match redemption(&old, now, grace_seconds) {
+            Redemption::Dead => return Ok(Rotation::Dead),
+            Redemption::Replayed => {
+                revoke_family(&mut tx, &old.session_id, now).await?;
                 tx.commit().await.map_err(backend)?;
                 return Ok(Rotation::Replayed(old.session_id));
             }
-        } else {
-            sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ?")
-                .bind(ms(now))
-                .bind(old_hash)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+            Redemption::Valid => {}
         }
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, session_id, organization_id, created_at, \
-             expires_at, used_at, revoked_at) VALUES (?, ?, ?, ?, ?, NULL, NULL)",
-        )
-        .bind(&new.token_hash)
-        .bind(&old.session_id)
-        .bind(&new.organization_id)
-        .bind(ms(new.created_at))
-        .bind(ms(new.expires_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
+        rotate(&mut tx, &old, &new).await?;
         tx.commit().await.map_err(backend)?;
         Ok(Rotation::Rotated(old))
     }
@@ -1845,7 +2387,7 @@ impl Store for SqliteStore {
         // Opportunistic clean-up keeps the table small: codes live minutes.
         sqlx::query("DELETE FROM grants WHERE expires_at < ?")
             .bind(now - 24 * 3600 * 1000)
-            .execute(&self.pool)
+            .execute(&mut *self.write_conn().await?)
             .await
             .map_err(backend)?;
         sqlx::query(
@@ -1856,7 +2398,7 @@ impl Store for SqliteStore {
         .bind(to_json(&grant.payload)?)
         .bind(ms(grant.expires_at))
         .bind(grant.used_at.map(ms))
-        .execute(&self.pool)
+        .execute(&mut *self.write_conn().await?)
         .await
         .map_err(backend)?;
         Ok(())
@@ -2003,5 +2545,57 @@ impl Store for SqliteStore {
         }
         tx.commit().await.map_err(backend)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn pragma(store: &SqliteStore, name: &str) -> String {
+        let row = sqlx::query(&format!("PRAGMA {name}"))
+            .fetch_one(&mut *store.write_conn().await.expect("writer"))
+            .await
+            .expect("pragma");
+        match row.try_get::<String, _>(0) {
+            Ok(text) => text,
+            Err(_) => row.try_get::<i64, _>(0).expect("value").to_string(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fresh_file_ends_up_in_wal_with_normal_sync_and_keeps_data_across_reopen() {
+        let dir = std::env::temp_dir().join(format!("workos-emulator-open-{}", ids::ulid()));
+        let path = dir.join("fresh.db");
+        let store = SqliteStore::open_file(&path, Clock::real())
+            .await
+            .expect("open");
+        assert_eq!(pragma(&store, "journal_mode").await, "wal");
+        // 1 = NORMAL: the set-up without fsyncs does not outlive the set-up.
+        assert_eq!(pragma(&store, "synchronous").await, "1");
+        let user = store
+            .create_user(NewUser {
+                email: "kept@x.test".into(),
+                ..NewUser::default()
+            })
+            .await
+            .expect("user");
+        store.close().await;
+        assert!(
+            store.create_user(NewUser::default()).await.is_err(),
+            "closed"
+        );
+
+        let again = SqliteStore::open_file(&path, Clock::real())
+            .await
+            .expect("reopen");
+        assert_eq!(pragma(&again, "synchronous").await, "1");
+        assert_eq!(
+            again.get_user(&user.id).await.expect("read"),
+            Some(user),
+            "a reader sees what the writer wrote before the restart"
+        );
+        again.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

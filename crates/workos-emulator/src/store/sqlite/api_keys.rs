@@ -42,7 +42,7 @@ pub(super) async fn create(store: &SqliteStore, new: NewApiKey) -> StoreResult<A
     .bind(new.expires_at.map(ms))
     .bind(ms(now))
     .bind(ms(now))
-    .execute(&store.pool)
+    .execute(&mut *store.write_conn().await?)
     .await;
     match result {
         Ok(_) => {}

@@ -1,5 +1,5 @@
-//! [`DirectoryStore`] on SQLite. Each write is one `BEGIN IMMEDIATE` transaction holding the
-//! change and its `dsync.*` events (see [`crate::store::directories`]).
+//! [`DirectoryStore`] on SQLite. Each write is one transaction on the writer connection,
+//! holding the change and its `dsync.*` events (see [`crate::store::directories`]).
 
 use serde_json::{Map, Value, json};
 
@@ -365,7 +365,7 @@ impl SqliteStore {
     /// Records `dsync.deleted` for each directory of an organization about to be deleted (its
     /// rows go by cascade).
     pub(super) async fn directories_gone_with_organization(
-        tx: &mut Transaction<'static, Sqlite>,
+        tx: &mut WriteTx,
         organization_id: &str,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
@@ -386,7 +386,7 @@ impl SqliteStore {
 
     /// Checks that every id is a user of the directory.
     async fn check_members(
-        tx: &mut Transaction<'static, Sqlite>,
+        tx: &mut WriteTx,
         directory_id: &str,
         ids: &[String],
     ) -> StoreResult<()> {
@@ -410,7 +410,7 @@ impl SqliteStore {
 
     /// Adds or removes one membership and records `dsync.group.user_added` / `_removed`.
     async fn member_event(
-        tx: &mut Transaction<'static, Sqlite>,
+        tx: &mut WriteTx,
         group: &DirectoryGroup,
         user_id: &str,
         added: bool,

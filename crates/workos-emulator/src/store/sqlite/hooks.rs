@@ -42,20 +42,16 @@ fn delivery_from_row(row: &SqliteRow) -> StoreResult<WebhookDelivery> {
     })
 }
 
-/// Queues `event_id` for every enabled endpoint subscribed to `name` (no subscriptions = all).
+/// Queues `event_id` for each of `endpoints` (the enabled ones, as `(id, subscribed events)`)
+/// subscribed to `name` (no subscriptions = all).
 pub(super) async fn enqueue(
     conn: &mut SqliteConnection,
     event_id: &str,
     name: &str,
     at: DateTime<Utc>,
+    endpoints: &[(String, Vec<String>)],
 ) -> StoreResult<()> {
-    let rows = sqlx::query("SELECT id, events FROM webhook_endpoints WHERE status = 'enabled'")
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(backend)?;
-    for row in &rows {
-        let endpoint_id: String = row.try_get("id").map_err(backend)?;
-        let events: Vec<String> = from_json(&row.try_get::<String, _>("events").map_err(backend)?);
+    for (endpoint_id, events) in endpoints {
         if !events.is_empty() && !events.iter().any(|e| e == name) {
             continue;
         }
@@ -64,7 +60,7 @@ pub(super) async fn enqueue(
              next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)",
         )
         .bind(ids::generate(ids::WEBHOOK_DELIVERY))
-        .bind(&endpoint_id)
+        .bind(endpoint_id)
         .bind(event_id)
         .bind(ms(at))
         .bind(ms(at))
@@ -105,7 +101,7 @@ async fn fetch_delivery(
 /// Ends an `UPDATE` of one delivery: not found when it touched no row, otherwise the delivery as
 /// it now stands, committed.
 async fn finish_delivery_update(
-    mut tx: Transaction<'static, Sqlite>,
+    mut tx: WriteTx,
     rows_affected: u64,
     id: &str,
 ) -> StoreResult<WebhookDelivery> {
@@ -219,7 +215,7 @@ impl WebhookStore for SqliteStore {
     async fn delete_webhook_endpoint(&self, id: &str) -> StoreResult<()> {
         let result = sqlx::query("DELETE FROM webhook_endpoints WHERE id = ?")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *self.write_conn().await?)
             .await
             .map_err(backend)?;
         if result.rows_affected() == 0 {
