@@ -9,8 +9,13 @@
 //!   `jsonwebtoken` (10.3, aws-lc backend, `decode` with a `from_rsa_components` key, RS256 +
 //!   `iss`), `jsonwebtoken_kid` (the same plus `decode_header` and a kid map lookup, the usual
 //!   middleware path).
-//! * `verify_cached/`: `sha256_token` (hashing the token, the floor of a cache keyed by
-//!   its hash), `authkit` (the verifier with its cache on, repeated token).
+//! * `verify_parts/`: `claims_strict` (authkit's `Claims` from the payload JSON),
+//!   `claims_plain_derive` (a derived struct with the same fields, no duplicate checks),
+//!   `base64_segments` (base64url-decoding the token's three segments).
+//! * `verify_cached/`: `gmac_token` (AES-128-GMAC of the token, the cache key authkit uses:
+//!   the floor of a cache keyed by a hash of the token), `sha256_token` (SHA-256 of the
+//!   token, the key it used before), `authkit` (the verifier with its cache on, repeated
+//!   token).
 //! * `session/`: `unseal`, `unseal_verify_cached`, `unseal_verify_uncached`, `seal`, all on
 //!   a 1,535-byte session JSON (2,257-character cookie).
 //!
@@ -122,6 +127,21 @@ fn verify_cached(c: &mut C, f: &Fixture) {
     assert!(verifier.verify_without_fetch(&token).is_ok());
 
     let mut g = c.benchmark_group("verify_cached");
+    {
+        use aws_lc_rs::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+        let key = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &[7u8; 16]).expect("AES-128 key"));
+        g.bench_function("gmac_token", |b| {
+            b.iter(|| {
+                let mut empty: [u8; 0] = [];
+                key.seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key([0u8; 12]),
+                    Aad::from(black_box(token.as_bytes())),
+                    &mut empty,
+                )
+                .map(|t| t.as_ref()[0])
+            })
+        });
+    }
     g.bench_function("sha256_token", |b| {
         b.iter(|| {
             aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, black_box(token.as_bytes()))
@@ -168,10 +188,44 @@ fn session(c: &mut C, f: &Fixture) {
     g.finish();
 }
 
+/// Where the non-RSA part of an uncached verification goes: the strict claims parse next
+/// to a plain derived struct with the same fields, and the base64url decoding of the three
+/// segments.
+fn verify_parts(c: &mut C, f: &Fixture) {
+    let token = f.token().to_owned();
+    let payload_b64 = token.split('.').nth(1).expect("payload segment").to_owned();
+    let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(&payload_b64).expect("base64url"))
+        .expect("UTF-8 payload");
+    assert!(serde_json::from_str::<authkit::claims::Claims>(&payload).is_ok());
+    assert!(serde_json::from_str::<PeerClaims>(&payload).is_ok());
+
+    let mut g = c.benchmark_group("verify_parts");
+    g.bench_function("claims_strict", |b| {
+        b.iter(|| serde_json::from_str::<authkit::claims::Claims>(black_box(&payload)))
+    });
+    g.bench_function("claims_plain_derive", |b| {
+        b.iter(|| serde_json::from_str::<PeerClaims>(black_box(&payload)))
+    });
+    g.bench_function("base64_segments", |b| {
+        b.iter(|| {
+            black_box(&token)
+                .split('.')
+                .map(|s| {
+                    base64_simd::URL_SAFE_NO_PAD
+                        .decode_to_vec(s)
+                        .map(|v| v.len())
+                })
+                .sum::<Result<usize, _>>()
+        })
+    });
+    g.finish();
+}
+
 fn all(c: &mut C) {
     eprintln!("measuring {}", ThreadCpuTime::from_env().describe());
     let f = Fixture::from_env().expect("fixture (see AUTHKIT_BENCH_FIXTURE)");
     verify_uncached(c, &f);
+    verify_parts(c, &f);
     verify_cached(c, &f);
     session(c, &f);
 }

@@ -61,7 +61,8 @@ const PRIVATE_MEMBERS: [&str; 6] = ["d", "p", "q", "dp", "dq", "qi"];
 
 /// One RS256 verification key, parsed once.
 pub struct VerifyingKey {
-    kid: Box<str>,
+    // Shared: the verified-token cache remembers which key signed each entry.
+    kid: Arc<str>,
     key: ParsedPublicKey,
     modulus_bits: usize,
 }
@@ -96,6 +97,11 @@ impl VerifyingKey {
     /// The key id.
     pub fn kid(&self) -> &str {
         &self.kid
+    }
+
+    /// The key id as a shared pointer (no copy).
+    pub(crate) fn kid_shared(&self) -> Arc<str> {
+        Arc::clone(&self.kid)
     }
 
     /// The RSA modulus size in bits.
@@ -164,7 +170,7 @@ pub enum JwksError {
 /// The RS256 keys of one JWKS document, by `kid`.
 #[derive(Default, Clone)]
 pub struct KeySet {
-    keys: HashMap<Box<str>, Arc<VerifyingKey>>,
+    keys: HashMap<Arc<str>, Arc<VerifyingKey>>,
 }
 
 impl KeySet {
@@ -182,8 +188,8 @@ impl KeySet {
             .get("keys")
             .and_then(Value::as_array)
             .ok_or(JwksError::NotJwks)?;
-        let mut keys: HashMap<Box<str>, Arc<VerifyingKey>> = HashMap::new();
-        let mut duplicates: Vec<Box<str>> = Vec::new();
+        let mut keys: HashMap<Arc<str>, Arc<VerifyingKey>> = HashMap::new();
+        let mut duplicates: Vec<Arc<str>> = Vec::new();
         let mut dropped = 0usize;
         for entry in entries {
             match key_from_jwk(entry) {

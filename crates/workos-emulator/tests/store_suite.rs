@@ -1392,6 +1392,11 @@ async fn organization_scope_reads_roles_permissions_and_entitlements(store: &dyn
         .await
         .expect("membership");
     assert_eq!(
+        m.role_slugs(),
+        vec!["admin".to_owned(), "member".to_owned()],
+        "a slug defined by both the environment and the organization is stored once"
+    );
+    assert_eq!(
         store.organization_scope(&user, &org).await.expect("scope"),
         ScopeLookup::Scoped(OrgScope {
             organization_id: org.clone(),

@@ -1216,13 +1216,12 @@ impl SqliteStore {
                 }
             }
         }
-        // Primary role first: order by role priority, keep unknown-order slugs as given.
-        let mut ordered: Vec<String> = known
-            .iter()
-            .filter(|(s, _)| slugs.contains(s))
-            .map(|(s, _)| s.clone())
-            .collect();
-        for slug in slugs {
+        // Primary role first: order by role priority, keep unknown-order slugs as given. An
+        // organization role may share its slug with an environment role (it shadows it), so
+        // a slug can appear twice in `known`: each is kept once.
+        let mut ordered: Vec<String> = Vec::with_capacity(slugs.len());
+        let by_priority = known.iter().map(|(s, _)| s).filter(|s| slugs.contains(s));
+        for slug in by_priority.chain(slugs) {
             if !ordered.contains(slug) {
                 ordered.push(slug.clone());
             }
