@@ -1,7 +1,8 @@
 //! The per-request cost of `authkit_axum::AuthKitLayer` in process, without sockets: the
 //! same axum handler called through a `Router` with no auth (`open`, the floor), behind
-//! `AuthKitLayer::bearer` with a repeated token (`bearer_cached`), and with no token (the
-//! 401 path, `bearer_missing`). The HTTP benchmark (`scripts/run-http.sh`) measures the same
+//! `AuthKitLayer::bearer` with a repeated token (`bearer_cached`), with no token (the
+//! 401 path, `bearer_missing`), and behind `AuthKitLayer::web` with a repeated session
+//! cookie (`cookie_cached`: unseal + cached verify). The HTTP benchmark (`scripts/run-http.sh`) measures the same
 //! routes over loopback, where the kernel's share hides the layer's; this one shows it.
 //!
 //! Times are thread CPU time, as in `crypto.rs`.
@@ -12,8 +13,10 @@ mod cpu_time;
 use std::hint::black_box;
 use std::time::Duration;
 
+use authkit::auth::AuthKit;
+use authkit::config::AuthKitConfig;
 use authkit_axum::{Auth, AuthKitLayer};
-use authkit_bench::Fixture;
+use authkit_bench::{CLIENT_ID, COOKIE_PASSWORD, Fixture};
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
@@ -32,25 +35,56 @@ async fn me(Auth(principal): Auth) -> String {
     principal.user_id().unwrap_or_default().to_owned()
 }
 
+/// Opens the fixture's cookie and verifies with the fixture's key; nothing calls WorkOS
+/// (the token is fresh), so the API base URL is a closed port.
+fn web_authkit(f: &Fixture) -> AuthKit {
+    let config = AuthKitConfig::builder()
+        .client_id(CLIENT_ID)
+        .api_key("sk_test_bench_never_sent")
+        .cookie_password(COOKIE_PASSWORD)
+        .redirect_uri("http://127.0.0.1/callback")
+        .build()
+        .expect("config");
+    AuthKit::builder(config)
+        .verifier(
+            f.verifier(authkit::verifier::DEFAULT_CACHE_CAPACITY)
+                .expect("verifier"),
+        )
+        .api_base_url("http://127.0.0.1:9")
+        .build()
+        .expect("authkit")
+}
+
 fn layer(c: &mut C) {
     eprintln!("measuring {}", ThreadCpuTime::from_env().describe());
     let f = Fixture::from_env().expect("fixture (see AUTHKIT_BENCH_FIXTURE)");
     let verifier = f
         .verifier(authkit::verifier::DEFAULT_CACHE_CAPACITY)
         .expect("verifier");
-    let app = Router::new().route("/open", get(open)).merge(
-        Router::new()
-            .route("/bearer", get(me))
-            .layer(AuthKitLayer::bearer(verifier)),
-    );
+    let app = Router::new()
+        .route("/open", get(open))
+        .merge(
+            Router::new()
+                .route("/bearer", get(me))
+                .layer(AuthKitLayer::bearer(verifier)),
+        )
+        .merge(
+            Router::new()
+                .route("/cookie", get(me))
+                .layer(AuthKitLayer::web(web_authkit(&f))),
+        );
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
     let authorization =
         HeaderValue::from_str(&format!("Bearer {}", f.token())).expect("header value");
+    let cookie =
+        HeaderValue::from_str(&format!("wos-session={}", f.cookie())).expect("header value");
     let call = |path: &'static str, token: bool| {
         let mut request = Request::get(path);
-        if token {
+        if token && path == "/cookie" {
+            request = request.header(header::COOKIE, cookie.clone());
+        } else if token {
             request = request.header(header::AUTHORIZATION, authorization.clone());
         }
         let request = request.body(Body::empty()).expect("request");
@@ -61,6 +95,7 @@ fn layer(c: &mut C) {
     assert_eq!(call("/open", true).ok(), Some(StatusCode::OK));
     assert_eq!(call("/bearer", true).ok(), Some(StatusCode::OK));
     assert_eq!(call("/bearer", false).ok(), Some(StatusCode::UNAUTHORIZED));
+    assert_eq!(call("/cookie", true).ok(), Some(StatusCode::OK));
 
     let mut g = c.benchmark_group("layer");
     g.bench_function("open", |b| b.iter(|| call(black_box("/open"), true)));
@@ -69,6 +104,9 @@ fn layer(c: &mut C) {
     });
     g.bench_function("bearer_missing", |b| {
         b.iter(|| call(black_box("/bearer"), false))
+    });
+    g.bench_function("cookie_cached", |b| {
+        b.iter(|| call(black_box("/cookie"), true))
     });
     g.finish();
 }

@@ -126,15 +126,35 @@ fn is_loopback_host(host: Option<&str>) -> bool {
 }
 
 /// Reads the cookie `name` from a request's `Cookie` headers.
+///
+/// Works on bytes and validates only the value it returns: a session cookie makes the
+/// header 2-4 KB, and checking every byte of it as `HeaderValue::to_str` does costs more
+/// than finding the pair. A value that is not UTF-8 reads as absent; any other junk in it
+/// is refused by whatever opens it (the seal's base64 and MAC).
 pub fn read_cookie<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v)
+        .find_map(|v| find_pair(v.as_bytes(), name.as_bytes()))
+        .and_then(|v| std::str::from_utf8(v).ok())
+}
+
+/// The value of the first `name=value` pair in one `Cookie` header value.
+fn find_pair<'v>(mut rest: &'v [u8], name: &[u8]) -> Option<&'v [u8]> {
+    loop {
+        let end = memchr::memchr(b';', rest).unwrap_or(rest.len());
+        let pair = rest[..end].trim_ascii();
+        if let Some(value) = pair
+            .strip_prefix(name)
+            .and_then(|after| after.strip_prefix(b"="))
+        {
+            return Some(value);
+        }
+        if end == rest.len() {
+            return None;
+        }
+        rest = &rest[end + 1..];
+    }
 }
 
 /// Names of every cookie in the request that starts with `prefix`.
@@ -215,10 +235,37 @@ mod tests {
             HeaderValue::from_static("wos-auth-verifier-1=z"),
         );
         assert_eq!(read_cookie(&h, "wos-session"), Some("abc"));
+        assert_eq!(read_cookie(&h, "wos-auth-verifier-1"), Some("z"));
         assert_eq!(read_cookie(&h, "missing"), None);
         assert_eq!(
             cookie_names_with_prefix(&h, "wos-auth-verifier"),
             ["wos-auth-verifier-1"]
         );
+    }
+
+    #[test]
+    fn cookie_names_match_whole_names_only() {
+        let h = |v: &'static [u8]| {
+            let mut h = http::HeaderMap::new();
+            h.insert(http::header::COOKIE, HeaderValue::from_bytes(v).unwrap());
+            h
+        };
+        let one = h(b"wos-session-x=1;wos-session = 2;  wos-session=3 ; wos-session=4");
+        assert_eq!(
+            read_cookie(&one, "wos-session"),
+            Some("3"),
+            "first exact name wins"
+        );
+        assert_eq!(read_cookie(&one, "wos-session-x"), Some("1"));
+        assert_eq!(read_cookie(&one, "wos"), None, "a prefix is not a name");
+        assert_eq!(read_cookie(&h(b"a=1;;b="), "b"), Some(""));
+        assert_eq!(read_cookie(&h(b"a=1;"), "a"), Some("1"));
+        assert_eq!(read_cookie(&h(b"s=x=y"), "s"), Some("x=y"));
+        assert_eq!(
+            read_cookie(&h(b"s=\xff\xfe; t=ok"), "s"),
+            None,
+            "a value that is not UTF-8 reads as absent"
+        );
+        assert_eq!(read_cookie(&h(b"s=\xff\xfe; t=ok"), "t"), Some("ok"));
     }
 }

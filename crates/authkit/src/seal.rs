@@ -453,10 +453,30 @@ pub(crate) fn seal_with(
 /// Splits iron-session's `~<version>` suffix off. Base64url never contains `~`, so the first
 /// one ends the iron seal.
 fn split_format_suffix(value: &str) -> (&str, Option<&str>) {
-    match value.split_once('~') {
-        Some((seal, suffix)) => (seal, Some(suffix)),
+    // memchr: `str::split_once` walks the 2-4 KB cookie a character at a time.
+    match memchr::memchr(b'~', value.as_bytes()) {
+        // '~' is ASCII, so both sides are on char boundaries.
+        Some(at) => (&value[..at], Some(&value[at + 1..])),
         None => (value, None),
     }
+}
+
+/// The eight `*`-separated components of a seal, or `None` if there are not exactly eight.
+fn split_components(seal: &str) -> Option<[&str; 8]> {
+    let mut parts = [""; 8];
+    let mut start = 0;
+    let mut stars = memchr::memchr_iter(b'*', seal.as_bytes());
+    for part in parts.iter_mut().take(7) {
+        let end = stars.next()?;
+        // '*' is ASCII, so every cut is on a char boundary.
+        *part = &seal[start..end];
+        start = end + 1;
+    }
+    if stars.next().is_some() {
+        return None;
+    }
+    parts[7] = &seal[start..];
+    Some(parts)
 }
 
 /// Opens a bare iron seal (no `~2` suffix) and returns the plaintext bytes.
@@ -474,19 +494,22 @@ pub fn unseal_bytes(
             max: MAX_SEAL_LEN,
         });
     }
-    let parts: Vec<&str> = seal.split('*').collect();
-    let [
-        prefix,
-        id,
-        enc_salt,
-        iv_b64,
-        ct_b64,
-        expiration,
-        mac_salt,
-        mac,
-    ] = parts[..]
+    let Some(
+        [
+            prefix,
+            id,
+            enc_salt,
+            iv_b64,
+            ct_b64,
+            expiration,
+            mac_salt,
+            mac,
+        ],
+    ) = split_components(seal)
     else {
-        return Err(SealError::ComponentCount(parts.len()));
+        return Err(SealError::ComponentCount(
+            memchr::memchr_iter(b'*', seal.as_bytes()).count() + 1,
+        ));
     };
     if prefix != MAC_PREFIX {
         return Err(SealError::WrongPrefix);
@@ -524,13 +547,21 @@ pub fn unseal_bytes(
     }
 
     // Authenticated from here on.
-    let iv: [u8; IV_LEN] = URL_SAFE_NO_PAD
-        .decode(iv_b64)
-        .ok()
-        .and_then(|v| <[u8; IV_LEN]>::try_from(v).ok())
-        .ok_or(SealError::Malformed("iv"))?;
-    let mut ct = URL_SAFE_NO_PAD
-        .decode(ct_b64)
+    // base64-simd (strict like the `base64` engine: no padding, canonical trailing bits):
+    // the ciphertext is most of a 2-4 KB cookie, and the vectorised decoder reads it in a
+    // fraction of the time.
+    let b64 = base64_simd::URL_SAFE_NO_PAD;
+    let mut iv = [0u8; IV_LEN];
+    // `decode` panics on a short output buffer, so the length is checked first.
+    if b64.decoded_length(iv_b64.as_bytes()).ok() != Some(IV_LEN)
+        || b64
+            .decode(iv_b64.as_bytes(), base64_simd::Out::from_slice(&mut iv[..]))
+            .is_err()
+    {
+        return Err(SealError::Malformed("iv"));
+    }
+    let mut ct = b64
+        .decode_to_vec(ct_b64)
         .map_err(|_| SealError::Malformed("ciphertext"))?;
     let enc_key = derive_key(password, enc_salt);
     let key = UnboundCipherKey::new(&AES_256, &enc_key).map_err(|_| SealError::Decrypt)?;
@@ -607,7 +638,14 @@ pub fn unseal_json<T: DeserializeOwned>(
         let value: serde_json::Value = serde_json::from_slice(&plain).map_err(SealError::Json)?;
         serde_json::from_value(persistent(value)).map_err(SealError::Json)
     } else {
-        serde_json::from_slice(&plain).map_err(SealError::Json)
+        // One UTF-8 check of the whole plaintext, then a parser that trusts it (serde_json's
+        // slice reader re-validates every string it meets).
+        let text = std::str::from_utf8(&plain).map_err(|_| {
+            SealError::Json(<serde_json::Error as serde::de::Error>::custom(
+                "plaintext is not UTF-8",
+            ))
+        })?;
+        serde_json::from_str(text).map_err(SealError::Json)
     }
 }
 
