@@ -157,17 +157,24 @@ fn find_pair<'v>(mut rest: &'v [u8], name: &[u8]) -> Option<&'v [u8]> {
     }
 }
 
-/// Names of every cookie in the request that starts with `prefix`.
+/// Names of every cookie in the request that starts with `prefix`. Reads the headers the
+/// way [`read_cookie`] does, so the two never disagree about what a request carries.
 pub fn cookie_names_with_prefix(headers: &http::HeaderMap, prefix: &str) -> Vec<String> {
-    headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('=').map(|(n, _)| n))
-        .filter(|n| n.starts_with(prefix))
-        .map(str::to_owned)
-        .collect()
+    let mut names = Vec::new();
+    for value in headers.get_all(http::header::COOKIE) {
+        for pair in value.as_bytes().split(|b| *b == b';') {
+            let name = match memchr::memchr(b'=', pair) {
+                Some(eq) => &pair[..eq],
+                None => continue,
+            };
+            if let Ok(name) = std::str::from_utf8(name.trim_ascii_start())
+                && name.starts_with(prefix)
+            {
+                names.push(name.to_owned());
+            }
+        }
+    }
+    names
 }
 
 #[cfg(test)]
@@ -267,5 +274,12 @@ mod tests {
             "a value that is not UTF-8 reads as absent"
         );
         assert_eq!(read_cookie(&h(b"s=\xff\xfe; t=ok"), "t"), Some("ok"));
+        // Both readers see the same cookies, junk from another app next to them or not.
+        let mixed = h(b"other=caf\xc3\xa9; wos-auth-verifier-1=z; wos-auth-verifier-2=y");
+        assert_eq!(read_cookie(&mixed, "wos-auth-verifier-1"), Some("z"));
+        assert_eq!(
+            cookie_names_with_prefix(&mixed, "wos-auth-verifier"),
+            ["wos-auth-verifier-1", "wos-auth-verifier-2"]
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! [`Verifier::verify`] runs these steps, cheapest first, and stops at the first failure:
 //!
 //! 1. **Size**: tokens over 8 KiB are refused before any decoding ([`VerifyError::TooLarge`]).
-//! 2. **Cache**: a keyed hash of the token (AES-GMAC under a random key; the module's
+//! 2. **Cache**: a keyed hash of the token (AES-GCM-SIV's tag under a random key; the module's
 //!    `TokenHash` says why that is sound) is looked up in a bounded cache of tokens that
 //!    already passed every check; a hit that has not expired returns without RSA work.
 //! 3. **Shape**: exactly three segments of strict base64url (no padding, no `+`/`/`,
@@ -676,6 +676,13 @@ fn parse_token<'t, 'b>(
         return Err(VerifyError::Malformed("empty segment"));
     }
     let signing_input = &token[..header.len() + 1 + payload.len()];
+    // A header too big for the buffer is no WorkOS header: refused before it is decoded.
+    if base64_simd::URL_SAFE_NO_PAD
+        .decoded_length(header.as_bytes())
+        .is_ok_and(|len| len > HEADER_BUF)
+    {
+        return Err(VerifyError::Malformed("header too large"));
+    }
     let header_json = match decode_segment(header, header_buf, "header is not base64url")? {
         Cow::Borrowed(json) => json,
         // A header too big for the buffer is no WorkOS header; refusing it keeps the kid
@@ -843,20 +850,23 @@ impl<'de> Visitor<'de> for HeaderVisitor {
 // ---------------------------------------------------------------------------------------
 // Verified-token cache
 
-/// The cache key of a token: its AES-128-GMAC tag under a key drawn at random when the
-/// cache is built. The raw token is never kept.
+/// The cache key of a token: its AES-128-GCM-SIV tag (the token as associated data, no
+/// plaintext, a fixed nonce) under a key drawn at random when the cache is built. The raw
+/// token is never kept.
 ///
-/// Why not SHA-256: hashing a ~900-byte token with SHA-256 costs about 0.55 µs, more than
-/// the rest of a cached verification together, and GMAC costs less than half of that.
+/// Why not SHA-256: hashing a ~900-byte token with SHA-256 costs about 0.55-0.65 µs, more
+/// than the rest of a cached verification together; this tag costs less than half of that.
 /// What the key needs is that nobody can make a second token with the same key as a cached
-/// one. GMAC's tag is GHASH (a polynomial hash, with the lengths in the last block) masked by
-/// one AES block: for two different tokens of at most 8 KiB, chosen without knowing the
-/// key, the tags collide with probability at most 2^-119. The tags never leave this process
-/// (no response, log or metric carries them), so an attacker learns nothing about the key
-/// and can only guess: with the cache full (10,000 entries) one forged request has under
-/// 2^-105 chance of matching any entry. That is also why the fixed nonce is sound here:
-/// nonce reuse hurts GMAC only when its tags are seen. A hit also needs the entry's key to
-/// be still published and `exp` not passed.
+/// one. The GCM-SIV tag is one AES block applied to POLYVAL of the token (a polynomial hash
+/// with the lengths in its last block): two different tokens of at most 8 KiB collide with
+/// probability at most 2^-117 over the random key. The AES block on top also hides
+/// POLYVAL's linear structure, so even partial leaks of tags (which bucket or shard an entry
+/// lands in is, in principle, a timing channel) say nothing about the key; tags are
+/// otherwise never shown (no `Debug`, log or metric carries them). An attacker can only
+/// guess: with the cache full (10,000 entries) one forged request has under 2^-103 chance
+/// of matching any entry. GCM-SIV is designed for nonce reuse, and nothing is encrypted,
+/// so the fixed nonce costs nothing. A hit also needs the entry's key to be still
+/// published and `exp` not passed.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct TokenHash([u8; aead::MAX_TAG_LEN]);
 
@@ -868,7 +878,7 @@ impl TokenKeyer {
     fn random() -> Option<Self> {
         let mut key = [0u8; 16];
         aws_lc_rs::rand::fill(&mut key).ok()?;
-        let key = aead::UnboundKey::new(&aead::AES_128_GCM, &key).ok()?;
+        let key = aead::UnboundKey::new(&aead::AES_128_GCM_SIV, &key).ok()?;
         Some(Self(aead::LessSafeKey::new(key)))
     }
 
@@ -1069,7 +1079,7 @@ mod tests {
         let (a, b) = (TokenCache::new(64), TokenCache::new(64));
         assert!(key(&a, "t") == key(&a, "t"), "deterministic within a cache");
         assert!(key(&a, "t") != key(&b, "t"), "each cache draws its own key");
-        // GHASH pads the last block with zeros; the length block keeps these apart.
+        // POLYVAL pads the last block with zeros; the length block keeps these apart.
         assert!(key(&a, "t") != key(&a, "t\0"));
         assert!(key(&a, "") != key(&a, "\0"));
         let distinct: std::collections::HashSet<[u8; 16]> =
