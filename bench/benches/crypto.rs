@@ -30,7 +30,7 @@ mod cpu_time;
 
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use authkit_bench::{Fixture, ISSUER, KID};
 use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
@@ -233,12 +233,7 @@ fn all(c: &mut C) {
 
 criterion_group! {
     name = benches;
-    // Shorter than criterion's 3 s + 5 s default so a full run (three processes, see
-    // scripts/run-crypto.sh) takes minutes; `--warm-up-time`/`--measurement-time` override.
-    config = Criterion::default()
-        .with_measurement(ThreadCpuTime::from_env())
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3));
+    config = cpu_time::criterion();
     targets = all
 }
 criterion_main!(benches);

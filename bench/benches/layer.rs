@@ -11,12 +11,9 @@
 mod cpu_time;
 
 use std::hint::black_box;
-use std::time::Duration;
 
-use authkit::auth::AuthKit;
-use authkit::config::AuthKitConfig;
 use authkit_axum::{Auth, AuthKitLayer};
-use authkit_bench::{CLIENT_ID, COOKIE_PASSWORD, Fixture};
+use authkit_bench::Fixture;
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
@@ -35,26 +32,6 @@ async fn me(Auth(principal): Auth) -> String {
     principal.user_id().unwrap_or_default().to_owned()
 }
 
-/// Opens the fixture's cookie and verifies with the fixture's key; nothing calls WorkOS
-/// (the token is fresh), so the API base URL is a closed port.
-fn web_authkit(f: &Fixture) -> AuthKit {
-    let config = AuthKitConfig::builder()
-        .client_id(CLIENT_ID)
-        .api_key("sk_test_bench_never_sent")
-        .cookie_password(COOKIE_PASSWORD)
-        .redirect_uri("http://127.0.0.1/callback")
-        .build()
-        .expect("config");
-    AuthKit::builder(config)
-        .verifier(
-            f.verifier(authkit::verifier::DEFAULT_CACHE_CAPACITY)
-                .expect("verifier"),
-        )
-        .api_base_url("http://127.0.0.1:9")
-        .build()
-        .expect("authkit")
-}
-
 fn layer(c: &mut C) {
     eprintln!("measuring {}", ThreadCpuTime::from_env().describe());
     let f = Fixture::from_env().expect("fixture (see AUTHKIT_BENCH_FIXTURE)");
@@ -71,7 +48,10 @@ fn layer(c: &mut C) {
         .merge(
             Router::new()
                 .route("/cookie", get(me))
-                .layer(AuthKitLayer::web(web_authkit(&f))),
+                .layer(AuthKitLayer::web(
+                    f.web_authkit(authkit::verifier::DEFAULT_CACHE_CAPACITY)
+                        .expect("authkit"),
+                )),
         );
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -113,10 +93,7 @@ fn layer(c: &mut C) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .with_measurement(ThreadCpuTime::from_env())
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3));
+    config = cpu_time::criterion();
     targets = layer
 }
 criterion_main!(benches);

@@ -22,6 +22,8 @@ pub mod report;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use authkit::auth::{AuthKit, AuthKitBuildError};
+use authkit::config::{AuthKitConfig, ConfigError};
 use authkit::jwks::{KeyRejected, KeySet, VerifyingKey};
 use authkit::seal::{PasswordError, Passwords, SealError};
 use authkit::session::{Session, SessionCookie, User};
@@ -76,6 +78,12 @@ pub enum FixtureError {
     /// The exported fixture is not what [`Fixture::export_json`] writes.
     #[error("bad fixture export: {0}")]
     Export(&'static str),
+    /// authkit refused the web configuration.
+    #[error("config: {0}")]
+    Config(#[from] ConfigError),
+    /// authkit refused to build.
+    #[error("authkit: {0}")]
+    AuthKit(#[from] AuthKitBuildError),
 }
 
 /// Environment variable naming a fixture file written by the `fixture` binary. When set,
@@ -257,6 +265,22 @@ impl Fixture {
             .key_set(self.key_set()?)
             .issuer(ISSUER)
             .cache_capacity(cache_capacity)
+            .build()?)
+    }
+
+    /// An [`AuthKit`] that opens the fixture's cookie and verifies with the fixture's key
+    /// (verified-token cache of `cache_capacity`). Its API base URL is a closed port: on a
+    /// fixture cookie nothing calls WorkOS, since the token is fresh.
+    pub fn web_authkit(&self, cache_capacity: usize) -> Result<AuthKit, FixtureError> {
+        let config = AuthKitConfig::builder()
+            .client_id(CLIENT_ID)
+            .api_key("sk_test_bench_never_sent")
+            .cookie_password(COOKIE_PASSWORD)
+            .redirect_uri("http://127.0.0.1/callback")
+            .build()?;
+        Ok(AuthKit::builder(config)
+            .verifier(self.verifier(cache_capacity)?)
+            .api_base_url("http://127.0.0.1:9")
             .build()?)
     }
 

@@ -18,6 +18,16 @@ use std::time::{Duration, Instant};
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 
+/// The configuration every bench here uses: thread CPU time, and 0.5 s warm-up + 3 s of
+/// samples, shorter than criterion's 3 s + 5 s so a full run (three processes, see
+/// scripts/run-crypto.sh) takes minutes; `--warm-up-time`/`--measurement-time` override.
+pub fn criterion() -> criterion::Criterion<ThreadCpuTime> {
+    criterion::Criterion::default()
+        .with_measurement(ThreadCpuTime::from_env())
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+}
+
 /// Thread CPU time (see the module docs).
 pub struct ThreadCpuTime {
     wall: WallTime,

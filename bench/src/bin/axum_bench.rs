@@ -25,10 +25,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use authkit::auth::AuthKit;
-use authkit::config::AuthKitConfig;
 use authkit_axum::{Auth, AuthKitLayer};
-use authkit_bench::{CLIENT_ID, COOKIE_PASSWORD, Fixture};
+use authkit_bench::Fixture;
 use axum::routing::get;
 use axum::{Json, Router};
 use clap::Parser;
@@ -53,30 +51,15 @@ async fn me(Auth(principal): Auth) -> Json<Value> {
     Json(json!({"user": principal.user_id().unwrap_or_default()}))
 }
 
-/// An `AuthKit` that opens the fixture's cookie and verifies with the fixture's key. Its API
-/// base URL is a closed port: nothing on these routes calls WorkOS (the token is fresh).
-fn web_authkit(fixture: &Fixture, cache_capacity: usize) -> anyhow::Result<AuthKit> {
-    let config = AuthKitConfig::builder()
-        .client_id(CLIENT_ID)
-        .api_key("sk_test_bench_never_sent")
-        .cookie_password(COOKIE_PASSWORD)
-        .redirect_uri("http://127.0.0.1/callback")
-        .build()
-        .context("config")?;
-    AuthKit::builder(config)
-        .verifier(fixture.verifier(cache_capacity).context("verifier")?)
-        .api_base_url("http://127.0.0.1:9")
-        .build()
-        .context("authkit")
-}
-
 fn app(fixture: &Fixture) -> anyhow::Result<Router> {
     let cached = fixture
         .verifier(authkit::verifier::DEFAULT_CACHE_CAPACITY)
         .context("verifier")?;
     let uncached = fixture.verifier(0).context("verifier")?;
-    let web_cached = web_authkit(fixture, authkit::verifier::DEFAULT_CACHE_CAPACITY)?;
-    let web_uncached = web_authkit(fixture, 0)?;
+    let web_cached = fixture
+        .web_authkit(authkit::verifier::DEFAULT_CACHE_CAPACITY)
+        .context("authkit")?;
+    let web_uncached = fixture.web_authkit(0).context("authkit")?;
     Ok(Router::new()
         .route("/plaintext", get(|| async { "ok" }))
         .route("/open", get(open))

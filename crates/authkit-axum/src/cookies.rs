@@ -132,49 +132,54 @@ fn is_loopback_host(host: Option<&str>) -> bool {
 /// than finding the pair. A value that is not UTF-8 reads as absent; any other junk in it
 /// is refused by whatever opens it (the seal's base64 and MAC).
 pub fn read_cookie<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .find_map(|v| find_pair(v.as_bytes(), name.as_bytes()))
-        .and_then(|v| std::str::from_utf8(v).ok())
-}
-
-/// The value of the first `name=value` pair in one `Cookie` header value.
-fn find_pair<'v>(mut rest: &'v [u8], name: &[u8]) -> Option<&'v [u8]> {
-    loop {
-        let end = memchr::memchr(b';', rest).unwrap_or(rest.len());
-        let pair = rest[..end].trim_ascii();
-        if let Some(value) = pair
-            .strip_prefix(name)
-            .and_then(|after| after.strip_prefix(b"="))
-        {
-            return Some(value);
-        }
-        if end == rest.len() {
-            return None;
-        }
-        rest = &rest[end + 1..];
-    }
+    cookie_pairs(headers)
+        .find(|(n, _)| *n == name.as_bytes())
+        .and_then(|(_, value)| std::str::from_utf8(value).ok())
 }
 
 /// Names of every cookie in the request that starts with `prefix`. Reads the headers the
 /// way [`read_cookie`] does, so the two never disagree about what a request carries.
 pub fn cookie_names_with_prefix(headers: &http::HeaderMap, prefix: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    for value in headers.get_all(http::header::COOKIE) {
-        for pair in value.as_bytes().split(|b| *b == b';') {
-            let name = match memchr::memchr(b'=', pair) {
-                Some(eq) => &pair[..eq],
-                None => continue,
-            };
-            if let Ok(name) = std::str::from_utf8(name.trim_ascii_start())
-                && name.starts_with(prefix)
-            {
-                names.push(name.to_owned());
+    cookie_pairs(headers)
+        .filter_map(|(name, _)| std::str::from_utf8(name).ok())
+        .filter(|name| name.starts_with(prefix))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every `name=value` pair of a request's `Cookie` headers, in order, as raw bytes (pairs
+/// trimmed of ASCII whitespace; a pair without `=` is skipped).
+fn cookie_pairs(headers: &http::HeaderMap) -> impl Iterator<Item = (&[u8], &[u8])> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .flat_map(|v| SplitSemicolons(v.as_bytes()))
+        .filter_map(|pair| {
+            let pair = pair.trim_ascii();
+            let eq = memchr::memchr(b'=', pair)?;
+            Some((&pair[..eq], &pair[eq + 1..]))
+        })
+}
+
+/// Splits at `;` with memchr (the slice `split` tests byte by byte).
+struct SplitSemicolons<'v>(&'v [u8]);
+
+impl<'v> Iterator for SplitSemicolons<'v> {
+    type Item = &'v [u8];
+
+    fn next(&mut self) -> Option<&'v [u8]> {
+        if self.0.is_empty() {
+            return None;
+        }
+        match memchr::memchr(b';', self.0) {
+            Some(at) => {
+                let (part, rest) = (&self.0[..at], &self.0[at + 1..]);
+                self.0 = rest;
+                Some(part)
             }
+            None => Some(std::mem::take(&mut self.0)),
         }
     }
-    names
 }
 
 #[cfg(test)]
