@@ -82,6 +82,7 @@ backends!(
     group_membership_changes_record_one_event_per_actual_change,
     webhook_queue_follows_subscriptions_attempts_and_redelivery,
     organization_scope_reads_roles_permissions_and_entitlements,
+    an_organization_role_shadows_the_environment_role_in_order_default_and_listing,
     password_lookup_reads_user_hash_and_active_organizations,
     sign_in_creates_the_session_and_stamps_the_user_as_read_back,
     refresh_session_rotates_switches_organizations_and_revokes_on_replay,
@@ -1421,6 +1422,104 @@ async fn organization_scope_reads_roles_permissions_and_entitlements(store: &dyn
     assert_eq!(
         store.organization_scope(&user, &org).await.expect("scope"),
         ScopeLookup::NotActiveMember
+    );
+}
+
+/// An organization role with an environment role's slug replaces it for that organization:
+/// its priority orders the membership's roles, its default flag picks the default role, and
+/// the organization's role list shows the slug once.
+async fn an_organization_role_shadows_the_environment_role_in_order_default_and_listing(
+    store: &dyn Store,
+) {
+    let org = store
+        .create_organization(NewOrganization {
+            name: "Shadowing".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("org")
+        .id;
+    let role =
+        |slug: &str, organization_id: Option<&str>, priority: i64, is_default: bool| NewRole {
+            id: None,
+            slug: slug.into(),
+            name: slug.into(),
+            description: None,
+            role_type: if organization_id.is_some() {
+                RoleType::OrganizationRole
+            } else {
+                RoleType::EnvironmentRole
+            },
+            organization_id: organization_id.map(str::to_owned),
+            priority,
+            is_default,
+            permissions: vec![],
+        };
+    for r in [
+        // The environment ranks `admin` first and makes it the default ...
+        role("admin", None, 30, true),
+        role("member", None, 20, false),
+        // ... the organization's own `admin` ranks last and is not its default; `viewer` is.
+        role("admin", Some(&org), 10, false),
+        role("viewer", Some(&org), 5, true),
+    ] {
+        store.upsert_role(r).await.expect("role");
+    }
+    let listed: Vec<(String, Option<String>)> = store
+        .list_roles(Some(&org))
+        .await
+        .expect("roles")
+        .into_iter()
+        .map(|r| (r.slug, r.organization_id))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("member".to_owned(), None),
+            ("admin".to_owned(), Some(org.clone())),
+            ("viewer".to_owned(), Some(org.clone())),
+        ],
+        "each slug once, the organization's own row where it has one, by priority"
+    );
+    let environment: Vec<String> = store
+        .list_roles(None)
+        .await
+        .expect("roles")
+        .into_iter()
+        .map(|r| r.slug)
+        .collect();
+    assert_eq!(environment, vec!["admin".to_owned(), "member".to_owned()]);
+
+    let mut assigned = Vec::new();
+    for (email, role_slugs) in [
+        (
+            "order@x.test",
+            vec!["admin".to_owned(), "member".to_owned()],
+        ),
+        ("default@x.test", vec![]),
+    ] {
+        let user = store.create_user(user(email)).await.expect("user").id;
+        let membership = store
+            .create_membership(NewMembership {
+                id: None,
+                user_id: user,
+                organization_id: org.clone(),
+                role_slugs,
+                status: MembershipStatus::Active,
+            })
+            .await
+            .expect("membership");
+        assigned.push(membership.role_slugs());
+    }
+    assert_eq!(
+        assigned[0],
+        vec!["member".to_owned(), "admin".to_owned()],
+        "the organization's `admin` (priority 10) ranks below `member` (20)"
+    );
+    assert_eq!(
+        assigned[1],
+        vec!["viewer".to_owned()],
+        "the organization's default wins over the environment's"
     );
 }
 

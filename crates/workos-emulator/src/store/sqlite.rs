@@ -303,6 +303,13 @@ fn membership_from_row(row: &SqliteRow) -> StoreResult<OrganizationMembership> {
     })
 }
 
+/// The roles an organization sees (bound once as `?1`, `''` for none): its own, and the
+/// environment's except where its own role has the same slug (it shadows that one, as in
+/// [`Store::get_role`]), so each slug appears once with the priority and default flag that
+/// apply to the organization.
+const VISIBLE_ROLES: &str = "(org_key = ?1 OR (org_key = '' AND NOT EXISTS \
+    (SELECT 1 FROM roles AS own WHERE own.org_key = ?1 AND own.slug = roles.slug)))";
+
 const ROLE_COLUMNS: &str = "id, slug, name, description, role_type, organization_id, priority, \
     is_default, permissions, created_at, updated_at";
 
@@ -1181,28 +1188,32 @@ impl SqliteStore {
         organization_id: &str,
         slugs: &[String],
     ) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query(
-            "SELECT slug, is_default FROM roles WHERE organization_id IS NULL OR organization_id = ? \
-             ORDER BY priority DESC, slug",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT slug, is_default, org_key FROM roles WHERE {VISIBLE_ROLES} \
+             ORDER BY priority DESC, slug"
+        ))
         .bind(organization_id)
         .fetch_all(&mut **tx)
         .await
         .map_err(backend)?;
-        let known: Vec<(String, bool)> = rows
-            .iter()
-            .map(|r| {
-                (
-                    r.try_get::<String, _>("slug").unwrap_or_default(),
-                    r.try_get::<i64, _>("is_default").unwrap_or(0) != 0,
-                )
-            })
-            .collect();
+        let mut known: Vec<(String, bool)> = Vec::with_capacity(rows.len());
+        let mut own_default = None;
+        for row in &rows {
+            let slug: String = row.try_get("slug").map_err(backend)?;
+            let is_default = row.try_get::<i64, _>("is_default").map_err(backend)? != 0;
+            let own = !row
+                .try_get::<String, _>("org_key")
+                .map_err(backend)?
+                .is_empty();
+            if is_default && own && own_default.is_none() {
+                own_default = Some(slug.clone());
+            }
+            known.push((slug, is_default));
+        }
         if slugs.is_empty() {
-            let default = known
-                .iter()
-                .find(|(_, d)| *d)
-                .map(|(s, _)| s.clone())
+            // The organization's own default role wins over the environment's.
+            let default = own_default
+                .or_else(|| known.iter().find(|(_, d)| *d).map(|(s, _)| s.clone()))
                 .unwrap_or_else(|| "member".to_owned());
             return Ok(vec![default]);
         }
@@ -1216,9 +1227,8 @@ impl SqliteStore {
                 }
             }
         }
-        // Primary role first: order by role priority, keep unknown-order slugs as given. An
-        // organization role may share its slug with an environment role (it shadows it), so
-        // a slug can appear twice in `known`: each is kept once.
+        // Primary role first: order by role priority, keep unknown-order slugs as given; a
+        // slug the caller repeats is kept once.
         let mut ordered: Vec<String> = Vec::with_capacity(slugs.len());
         let by_priority = known.iter().map(|(s, _)| s).filter(|s| slugs.contains(s));
         for slug in by_priority.chain(slugs) {
@@ -1986,7 +1996,7 @@ impl Store for SqliteStore {
 
     async fn list_roles(&self, organization_id: Option<&str>) -> StoreResult<Vec<Role>> {
         let rows = sqlx::query(&format!(
-            "SELECT {ROLE_COLUMNS} FROM roles WHERE org_key IN ('', ?) ORDER BY priority DESC, slug"
+            "SELECT {ROLE_COLUMNS} FROM roles WHERE {VISIBLE_ROLES} ORDER BY priority DESC, slug"
         ))
         .bind(organization_id.unwrap_or(""))
         .fetch_all(&self.pool)
