@@ -52,7 +52,9 @@ fn layer(c: &mut C) {
                     f.web_authkit(authkit::verifier::DEFAULT_CACHE_CAPACITY)
                         .expect("authkit"),
                 )),
-        );
+        )
+        // What `axum::serve` does once: handlers become routes here, not per request.
+        .with_state(());
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");

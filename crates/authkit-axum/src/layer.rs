@@ -27,6 +27,7 @@ use authkit::verifier::Verifier;
 use axum::body::Body;
 use axum::response::{IntoResponse, Redirect, Response};
 use http::{HeaderMap, HeaderValue, Request, header};
+use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::cookies::{CookieSettings, read_cookie};
@@ -229,7 +230,10 @@ impl Inner {
             };
         };
         let cookie = read_cookie(headers, web.cookies.name());
-        let outcome = web.authkit.authenticate_session(cookie).await;
+        // Boxed: a session refresh (an HTTP call) makes this future ~2 KB, and inline it
+        // would size every request's future, bearer requests included; next to opening a
+        // seal, one allocation is nothing.
+        let outcome = Box::pin(web.authkit.authenticate_session(cookie)).await;
         let cookie_update = outcome.cookie().clone();
         let resolution = match outcome {
             SessionOutcome::Authenticated { auth, .. } => Resolution {
@@ -251,38 +255,53 @@ impl Inner {
         }
     }
 
-    async fn resolve_bearer(&self, bearer: Bearer<'_>) -> Resolution {
-        let outcome = match bearer {
-            Bearer::None => Err(AuthRejection::MissingCredentials),
-            Bearer::Invalid | Bearer::OtherScheme => Err(AuthRejection::InvalidCredentials),
+    /// Settles a bearer credential without waiting when it can: every case but an access
+    /// token whose key is not loaded yet and an API key (both need WorkOS).
+    fn bearer_now<'a>(&'a self, bearer: Bearer<'a>) -> BearerStep<'a> {
+        match bearer {
+            Bearer::None => BearerStep::Done(failure(AuthRejection::MissingCredentials)),
+            Bearer::Invalid | Bearer::OtherScheme => {
+                BearerStep::Done(failure(AuthRejection::InvalidCredentials))
+            }
             Bearer::AccessToken(token) => {
-                match Authenticated::verify_bearer(&self.verifier, token).await {
-                    Ok(auth) => Ok(Principal::User(Arc::new(auth))),
-                    Err(e) => {
-                        tracing::debug!(error = %e, "bearer access token refused");
-                        Err(AuthRejection::InvalidCredentials)
-                    }
+                match Authenticated::verify_bearer_with_current_keys(&self.verifier, token) {
+                    Some(result) => BearerStep::Done(access_token_outcome(result)),
+                    None => BearerStep::FetchKeys(token),
                 }
             }
             Bearer::ApiKey(key) => match &self.api_keys {
-                None => Err(AuthRejection::InvalidCredentials),
-                Some(validator) => match validator.validate(key).await {
-                    Ok(Some(api_key)) => Ok(Principal::ApiKey(Arc::new(api_key))),
-                    Ok(None) => Err(AuthRejection::InvalidCredentials),
+                None => BearerStep::Done(failure(AuthRejection::InvalidCredentials)),
+                Some(validator) => BearerStep::ValidateApiKey(validator, key),
+            },
+        }
+    }
+
+    async fn resolve_bearer(&self, bearer: Bearer<'_>) -> Resolution {
+        match self.bearer_now(bearer) {
+            BearerStep::Done(resolution) => resolution,
+            BearerStep::FetchKeys(token) => {
+                access_token_outcome(Authenticated::verify_bearer(&self.verifier, token).await)
+            }
+            // Boxed for the same reason as the session path: an HTTP call.
+            BearerStep::ValidateApiKey(validator, key) => {
+                match Box::pin(validator.validate(key)).await {
+                    Ok(Some(api_key)) => Resolution {
+                        principal: Some(Principal::ApiKey(Arc::new(api_key))),
+                        failure: None,
+                    },
+                    Ok(None) => failure(AuthRejection::InvalidCredentials),
                     Err(e) => {
                         tracing::warn!(error = %e, "API key validation unavailable");
-                        Err(AuthRejection::Unavailable)
+                        failure(AuthRejection::Unavailable)
                     }
-                },
-            },
-        };
-        match outcome {
-            Ok(p) => Resolution {
-                principal: Some(p),
-                failure: None,
-            },
-            Err(f) => failure(f),
+                }
+            }
         }
+    }
+
+    /// Whether `path` is served to signed-out requests.
+    fn is_public(&self, path: &str) -> bool {
+        self.public.matches(path) || self.web.as_ref().is_some_and(|web| web.is_auth_route(path))
     }
 
     /// The response for a signed-out request to a protected path.
@@ -296,6 +315,29 @@ impl Inner {
                 Redirect::to(&format!("{}?{query}", web.sign_in_path)).into_response()
             }
             _ => failure.into_response(),
+        }
+    }
+}
+
+/// See [`Inner::bearer_now`].
+enum BearerStep<'a> {
+    Done(Resolution),
+    /// An access token whose `kid` is not in the loaded key set: a refetch may find it.
+    FetchKeys(&'a str),
+    ValidateApiKey(&'a ApiKeyValidator, &'a str),
+}
+
+fn access_token_outcome(
+    result: Result<Authenticated, authkit::verifier::VerifyError>,
+) -> Resolution {
+    match result {
+        Ok(auth) => Resolution {
+            principal: Some(Principal::User(Arc::new(auth))),
+            failure: None,
+        },
+        Err(e) => {
+            tracing::debug!(error = %e, "bearer access token refused");
+            failure(AuthRejection::InvalidCredentials)
         }
     }
 }
@@ -332,7 +374,7 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+    type Future = ResponseFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -343,38 +385,45 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();
-        Box::pin(async move {
+        // Bearer mode settles most requests synchronously (a known key, a cache hit, a
+        // missing or malformed header): the app's own future is returned as it is, with
+        // nothing of ours to allocate, move or poll per request.
+        if layer.web.is_none()
+            && let BearerStep::Done(resolution) =
+                layer.bearer_now(credentials::bearer(request.headers()))
+        {
+            return match layer.admit(&request, resolution) {
+                Admission::Refuse(response) => ResponseFuture::ready(response),
+                Admission::Admit(resolution) => {
+                    request.extensions_mut().insert(resolution);
+                    ResponseFuture::inner(inner.call(request))
+                }
+            };
+        }
+        ResponseFuture::boxed(async move {
             if let Some(web) = &layer.web
                 && let Err(rejection) = web.check_same_origin(&request)
             {
                 return Ok(rejection.into_response());
             }
             let Resolved { resolution, cookie } = layer.resolve(request.headers()).await;
-            let path = request.uri().path();
-            let public = layer.public.matches(path)
-                || layer
-                    .web
-                    .as_ref()
-                    .is_some_and(|web| web.is_auth_route(path));
-            let mut response = if !public && resolution.principal.is_none() {
-                let failure = resolution
-                    .failure
-                    .unwrap_or(AuthRejection::MissingCredentials);
-                layer.reject(&request, failure)
-            } else {
-                let signed_in = resolution.principal.is_some();
-                request.extensions_mut().insert(resolution);
-                if let Some(web) = &layer.web {
-                    replace_session_cookie(request.headers_mut(), web.cookies.name(), &cookie);
-                }
-                let mut response = inner.call(request).await?;
-                if signed_in && layer.web.is_some() {
-                    // Pages differ per session: shared caches must key on the cookie.
+            let mut response = match layer.admit(&request, resolution) {
+                Admission::Refuse(response) => response,
+                Admission::Admit(resolution) => {
+                    let signed_in = resolution.principal.is_some();
+                    request.extensions_mut().insert(resolution);
+                    if let Some(web) = &layer.web {
+                        replace_session_cookie(request.headers_mut(), web.cookies.name(), &cookie);
+                    }
+                    let mut response = inner.call(request).await?;
+                    if signed_in && layer.web.is_some() {
+                        // Pages differ per session: shared caches must key on the cookie.
+                        response
+                            .headers_mut()
+                            .append(header::VARY, HeaderValue::from_static("Cookie"));
+                    }
                     response
-                        .headers_mut()
-                        .append(header::VARY, HeaderValue::from_static("Cookie"));
                 }
-                response
             };
             if let Some(web) = &layer.web {
                 let set_cookie = match &cookie {
@@ -392,6 +441,89 @@ where
             }
             Ok(response)
         })
+    }
+}
+
+/// What [`Inner::admit`] decided.
+enum Admission {
+    /// On to the app, with the resolution for the extractors.
+    Admit(Resolution),
+    /// Answered here (401, or a redirect to sign in).
+    Refuse(Response),
+}
+
+impl Inner {
+    /// A protected path needs a principal; public paths take every request.
+    fn admit<B>(&self, request: &Request<B>, resolution: Resolution) -> Admission {
+        if resolution.principal.is_some() || self.is_public(request.uri().path()) {
+            return Admission::Admit(resolution);
+        }
+        let failure = resolution
+            .failure
+            .unwrap_or(AuthRejection::MissingCredentials);
+        Admission::Refuse(self.reject(request, failure))
+    }
+}
+
+pin_project! {
+    /// The future of [`AuthKitService`]: the app's own future when the request was settled
+    /// synchronously, a ready answer when it was refused, or a boxed future for everything
+    /// that may wait (a JWKS refetch, an API key check, a cookie session and its refresh).
+    pub struct ResponseFuture<F, E> {
+        #[pin]
+        kind: Kind<F, E>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, E> {
+        Inner { #[pin] future: F },
+        Ready { response: Option<Response> },
+        Boxed { future: Pin<Box<dyn Future<Output = Result<Response, E>> + Send>> },
+    }
+}
+
+impl<F, E> ResponseFuture<F, E> {
+    fn inner(future: F) -> Self {
+        Self {
+            kind: Kind::Inner { future },
+        }
+    }
+
+    fn ready(response: Response) -> Self {
+        Self {
+            kind: Kind::Ready {
+                response: Some(response),
+            },
+        }
+    }
+
+    fn boxed(future: impl Future<Output = Result<Response, E>> + Send + 'static) -> Self {
+        Self {
+            kind: Kind::Boxed {
+                future: Box::pin(future),
+            },
+        }
+    }
+}
+
+impl<F, E> Future for ResponseFuture<F, E>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Inner { future } => future.poll(cx),
+            KindProj::Ready { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                // Polled again after completion: a caller bug, as for any future.
+                None => panic!("ResponseFuture polled after completion"),
+            },
+            KindProj::Boxed { future } => future.as_mut().poll(cx),
+        }
     }
 }
 

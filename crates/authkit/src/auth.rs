@@ -307,7 +307,22 @@ impl Authenticated {
     /// therefore have a [`Verifier`] but no [`AuthKit`].
     pub async fn verify_bearer(verifier: &Verifier, token: &str) -> Result<Self, VerifyError> {
         let claims = verifier.verify(token).await?;
-        Ok(Self::new(claims, token.to_owned(), None, None))
+        Ok(Self::bearer(claims, token))
+    }
+
+    /// [`Authenticated::verify_bearer`] with the keys already loaded, without waiting:
+    /// `None` when the token's key is not in the current key set (see
+    /// [`Verifier::verify_with_current_keys`]).
+    pub fn verify_bearer_with_current_keys(
+        verifier: &Verifier,
+        token: &str,
+    ) -> Option<Result<Self, VerifyError>> {
+        let result = verifier.verify_with_current_keys(token)?;
+        Some(result.map(|claims| Self::bearer(claims, token)))
+    }
+
+    fn bearer(claims: VerifiedClaims, token: &str) -> Self {
+        Self::new(claims, token.to_owned(), None, None)
     }
 }
 

@@ -434,6 +434,31 @@ impl Verifier {
         }
     }
 
+    /// Verifies `token` with the keys already loaded, without waiting for anything:
+    /// `None` when the current key set has no key for the token's `kid` (or no set has
+    /// loaded yet), in which case [`Verifier::verify`] may fetch one.
+    ///
+    /// This is the whole of a verification whenever the key is known, which lets a caller
+    /// such as a tower layer answer synchronously and keep futures off its hot path.
+    ///
+    /// ```no_run
+    /// # async fn demo(verifier: authkit::verifier::Verifier, token: &str) {
+    /// let claims = match verifier.verify_with_current_keys(token) {
+    ///     Some(result) => result,
+    ///     None => verifier.verify(token).await,
+    /// };
+    /// # }
+    /// ```
+    pub fn verify_with_current_keys(
+        &self,
+        token: &str,
+    ) -> Option<Result<VerifiedClaims, VerifyError>> {
+        match self.attempt(token, None) {
+            Attempt::Done(result) => Some(result),
+            Attempt::KeyMissing { .. } => None,
+        }
+    }
+
     /// Every step with the keys at hand: `key` when the caller fetched it, else the key
     /// store's current set.
     fn attempt(&self, token: &str, key: Option<Arc<VerifyingKey>>) -> Attempt {

@@ -692,6 +692,35 @@ async fn withdrawing_a_key_ends_its_cached_tokens_at_once() {
 }
 
 #[tokio::test]
+async fn verifying_with_current_keys_never_fetches_and_defers_only_unknown_kids() {
+    let s = remote_setup(&[&keys().a, &keys().b]);
+    let token_a = keys().a.token(&user_claims(T0));
+    assert!(
+        s.verifier.verify_with_current_keys(&token_a).is_none(),
+        "no key set loaded yet: the caller must use verify"
+    );
+    assert_eq!(s.fetcher.calls(), 0, "and nothing was fetched");
+    s.fetcher.serve(jwks(&[&keys().a]));
+    s.store.refresh().await.unwrap();
+    let claims = s.verifier.verify_with_current_keys(&token_a);
+    assert!(matches!(claims, Some(Ok(_))), "known kid: settled here");
+    let token_b = keys().b.token(&user_claims(T0));
+    assert!(
+        s.verifier.verify_with_current_keys(&token_b).is_none(),
+        "unknown kid: deferred to verify"
+    );
+    let forged = format!("{}x", &token_a[..token_a.len() - 1]);
+    assert!(
+        matches!(
+            s.verifier.verify_with_current_keys(&forged),
+            Some(Err(VerifyError::BadSignature | VerifyError::Malformed(_)))
+        ),
+        "a bad token with a known kid is refused here"
+    );
+    assert_eq!(s.fetcher.calls(), 1, "only the explicit refresh fetched");
+}
+
+#[tokio::test]
 async fn first_use_loads_the_keys() {
     let s = remote_setup(&[&keys().a]);
     assert_eq!(s.fetcher.calls(), 0);
