@@ -211,7 +211,9 @@ pub struct CallbackFailure {
 #[derive(Clone)]
 pub struct Authenticated {
     claims: VerifiedClaims,
-    user: Option<User>,
+    /// Boxed: a `User` is ~300 bytes, and an `Authenticated` is built and moved on every
+    /// request, most often for a bearer token, which carries none.
+    user: Option<Box<User>>,
     impersonator: Option<Impersonator>,
     access_token: String,
 }
@@ -231,7 +233,7 @@ impl Authenticated {
         });
         Self {
             claims,
-            user,
+            user: user.map(Box::new),
             impersonator,
             access_token,
         }
@@ -240,7 +242,7 @@ impl Authenticated {
     /// The user object of the session (absent for bearer tokens and for cookies written
     /// without it).
     pub fn user(&self) -> Option<&User> {
-        self.user.as_ref()
+        self.user.as_deref()
     }
     /// The user id (`sub`).
     pub fn user_id(&self) -> &str {

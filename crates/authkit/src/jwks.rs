@@ -643,21 +643,31 @@ impl KeyStore {
     /// Non-blocking lookup: never fetches, never waits.
     pub fn lookup(&self, kid: &str) -> Lookup {
         let snap = self.inner.current.load();
-        if self.inner.fetcher.is_some() {
-            match snap.loaded_at_ms {
-                None => return Lookup::Unavailable,
-                Some(at) => {
-                    let age = self.inner.clock.unix_millis().saturating_sub(at);
-                    if age > duration_ms(self.inner.config.max_stale) {
-                        return Lookup::Unavailable;
-                    }
-                }
-            }
+        if !self.usable(&snap, || self.inner.clock.unix_millis()) {
+            return Lookup::Unavailable;
         }
         match snap.keys.get(kid) {
             Some(k) => Lookup::Found(Arc::clone(k)),
             None => Lookup::Unknown,
         }
+    }
+
+    /// Whether [`KeyStore::lookup`] would find `kid` at `now_ms`, without taking a reference
+    /// to the key: the verified-token cache asks this on every hit, with the clock reading
+    /// it also uses for `exp`.
+    pub(crate) fn is_published(&self, kid: &str, now_ms: u64) -> bool {
+        let snap = self.inner.current.load();
+        self.usable(&snap, || now_ms) && snap.keys.get(kid).is_some()
+    }
+
+    /// A fetched set is usable until it is older than the stale limit; a fixed one always.
+    fn usable(&self, snap: &Snapshot, now_ms: impl FnOnce() -> u64) -> bool {
+        if self.inner.fetcher.is_none() {
+            return true;
+        }
+        snap.loaded_at_ms.is_some_and(|at| {
+            now_ms().saturating_sub(at) <= duration_ms(self.inner.config.max_stale)
+        })
     }
 
     /// Looks `kid` up; on a miss, refetches once if the cooldown allows (or joins a fetch

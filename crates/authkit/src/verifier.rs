@@ -4,7 +4,7 @@
 //! [`Verifier::verify`] runs these steps, cheapest first, and stops at the first failure:
 //!
 //! 1. **Size**: tokens over 8 KiB are refused before any decoding ([`VerifyError::TooLarge`]).
-//! 2. **Cache**: a keyed hash of the token (AES-GCM-SIV's tag under a random key; the module's
+//! 2. **Cache**: a keyed hash of the token (GHASH then AES under random keys; the module's
 //!    `TokenHash` says why that is sound) is looked up in a bounded cache of tokens that
 //!    already passed every check; a hit that has not expired returns without RSA work.
 //! 3. **Shape**: exactly three segments of strict base64url (no padding, no `+`/`/`,
@@ -52,7 +52,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_lc_rs::aead;
+use aws_lc_rs::{aead, cipher};
 use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use url::Url;
@@ -522,8 +522,9 @@ impl Verifier {
             return Ok(Prepared::Check(None, parse_token(token, header_buf)?));
         };
         if let Some((claims, kid)) = self.inner.cache.get(&hash) {
-            let key_still_published = matches!(self.inner.keys.lookup(&kid), Lookup::Found(_));
-            if key_still_published && self.before_exp(claims.exp, self.inner.clock.unix_millis()) {
+            // One clock reading for the key set's age and the token's `exp`.
+            let now_ms = self.inner.clock.unix_millis();
+            if self.inner.keys.is_published(&kid, now_ms) && self.before_exp(claims.exp, now_ms) {
                 self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(Prepared::Done(VerifiedClaims::new(claims, Minted(()))));
             }
@@ -875,57 +876,80 @@ impl<'de> Visitor<'de> for HeaderVisitor {
 // ---------------------------------------------------------------------------------------
 // Verified-token cache
 
-/// The cache key of a token: its AES-128-GCM-SIV tag (the token as associated data, no
-/// plaintext, a fixed nonce) under a key drawn at random when the cache is built. The raw
-/// token is never kept.
+/// The cache key of a token: a keyed pseudorandom function of the whole token, under two
+/// AES-128 keys drawn at random when the cache is built. The raw token is never kept.
 ///
-/// Why not SHA-256: hashing a ~900-byte token with SHA-256 costs about 0.55-0.65 µs, more
-/// than the rest of a cached verification together; this tag costs less than half of that.
+/// The function is GHASH then AES: the token is the associated data of an AES-128-GCM seal
+/// with nothing to encrypt and a fixed nonce, which yields `GHASH_H(token) ^ c` (GHASH is a
+/// polynomial hash with the length in its last block; `H` and the mask `c` are secret
+/// constants of the first key), and that block is then encrypted with AES under the second,
+/// independent key. This is the classic hash-then-encrypt PRF (the GCM-SIV tag is built the
+/// same way), here with aws-lc's fastest GHASH.
+///
 /// What the key needs is that nobody can make a second token with the same key as a cached
-/// one. The GCM-SIV tag is one AES block applied to POLYVAL of the token (a polynomial hash
-/// with the lengths in its last block): two different tokens of at most 8 KiB collide with
-/// probability at most 2^-117 over the random key. The AES block on top also hides
-/// POLYVAL's linear structure, so even partial leaks of tags (which bucket or shard an entry
-/// lands in is, in principle, a timing channel) say nothing about the key; tags are
-/// otherwise never shown (no `Debug`, log or metric carries them). An attacker can only
-/// guess: with the cache full (10,000 entries) one forged request has under 2^-103 chance
-/// of matching any entry. GCM-SIV is designed for nonce reuse, and nothing is encrypted,
-/// so the fixed nonce costs nothing. A hit also needs the entry's key to be still
-/// published and `exp` not passed.
+/// one, which would inherit that token's verified claims:
+/// - Two different tokens of at most [`MAX_TOKEN_LEN`] (513 GHASH blocks with the length)
+///   collide with probability at most 513/2^128 < 2^-118 over the random key.
+/// - GHASH alone is linear in its input for a fixed key, so leaked bits of bare GHASH values
+///   would reveal `H` little by little. The AES block on top hides that structure: partial
+///   leaks of keys (which bucket or shard an entry lands in is, in principle, a timing
+///   channel) say nothing about the secret. Keys are otherwise never shown: no `Debug`, log
+///   or metric carries them.
+/// - An attacker can only guess: with the cache full (10,000 entries) one forged request has
+///   under 2^-103 chance of matching any entry.
+/// - A hit also needs the entry's signing key to be still published and `exp` not passed.
+///
+/// Why not SHA-256: hashing a ~900-byte token costs 0.55-0.7 µs, more than the rest of a
+/// cached verification together. Why not the AES-GCM-SIV tag (used before): aws-lc derives
+/// fresh subkeys and POLYVAL powers on every call, which made it ~40% dearer than this
+/// (`verify_cached` in `bench/` measures all three).
 #[derive(Clone, Copy, PartialEq, Eq)]
-struct TokenHash([u8; aead::MAX_TAG_LEN]);
+struct TokenHash([u8; TOKEN_HASH_LEN]);
 
-/// Computes [`TokenHash`]es with the cache's secret key.
-struct TokenKeyer(aead::LessSafeKey);
+const TOKEN_HASH_LEN: usize = 16;
+
+/// Computes [`TokenHash`]es with the cache's secret keys.
+struct TokenKeyer {
+    /// AES-128-GCM: its tag over the token (as associated data) is the GHASH step.
+    ghash: aead::LessSafeKey,
+    /// AES-128 on one block (ECB of exactly one block is the bare block cipher).
+    block: cipher::EncryptingKey,
+}
 
 impl TokenKeyer {
-    /// A fresh random key; `None` if the system RNG fails (the cache is then left off).
+    /// Fresh random keys; `None` if the system RNG fails (the cache is then left off).
     fn random() -> Option<Self> {
-        let mut key = [0u8; 16];
-        aws_lc_rs::rand::fill(&mut key).ok()?;
-        let key = aead::UnboundKey::new(&aead::AES_128_GCM_SIV, &key).ok()?;
-        Some(Self(aead::LessSafeKey::new(key)))
+        let mut keys = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut keys).ok()?;
+        let (ghash_key, block_key) = keys.split_at(16);
+        let ghash = aead::UnboundKey::new(&aead::AES_128_GCM, ghash_key).ok()?;
+        let block = cipher::UnboundCipherKey::new(&cipher::AES_128, block_key).ok()?;
+        Some(Self {
+            ghash: aead::LessSafeKey::new(ghash),
+            block: cipher::EncryptingKey::ecb(block).ok()?,
+        })
     }
 
     /// `None` only for inputs aws-lc refuses (far beyond [`MAX_TOKEN_LEN`]).
     fn of(&self, token: &str) -> Option<TokenHash> {
         let tag = self
-            .0
+            .ghash
             .seal_in_place_separate_tag(
                 aead::Nonce::assume_unique_for_key([0u8; aead::NONCE_LEN]),
                 aead::Aad::from(token.as_bytes()),
                 &mut [0u8; 0],
             )
             .ok()?;
-        let mut out = [0u8; aead::MAX_TAG_LEN];
+        let mut out = [0u8; TOKEN_HASH_LEN];
         out.copy_from_slice(tag.as_ref());
+        self.block.encrypt(&mut out).ok()?;
         Some(TokenHash(out))
     }
 }
 
 impl TokenHash {
     fn shard(&self) -> usize {
-        usize::from(self.0[aead::MAX_TAG_LEN - 1]) % SHARDS
+        usize::from(self.0[TOKEN_HASH_LEN - 1]) % SHARDS
     }
 }
 
