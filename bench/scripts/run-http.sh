@@ -209,13 +209,14 @@ if [ "$PART" = all ] || [ "$PART" = axum ]; then
     wrk_run open "$i" "$AXUM_CONNS" "$base_url/open"
     wrk_run bearer "$i" "$AXUM_CONNS" "$base_url/bearer" -H "Authorization: Bearer $token"
     wrk_run openhdr "$i" "$AXUM_CONNS" "$base_url/open" -H "Authorization: Bearer $token"
+    wrk_run layered "$i" "$AXUM_CONNS" "$base_url/open-layered" -H "Authorization: Bearer $token"
     wrk_run notoken "$i" "$AXUM_CONNS" "$base_url/bearer"
     wrk_run nocache "$i" "$AXUM_CONNS" "$base_url/bearer-nocache" -H "Authorization: Bearer $token"
     wrk_run cookie "$i" "$AXUM_CONNS" "$base_url/cookie" -H "Cookie: $cookie"
     wrk_run opencookie "$i" "$AXUM_CONNS" "$base_url/open" -H "Cookie: $cookie"
     wrk_run cookienocache "$i" "$AXUM_CONNS" "$base_url/cookie-nocache" -H "Cookie: $cookie"
   done
-  for k in plaintext open openhdr bearer nocache notoken cookie opencookie cookienocache; do summarize "$k"; done
+  for k in plaintext open openhdr layered bearer nocache notoken cookie opencookie cookienocache; do summarize "$k"; done
   hwm_axum="$(vm VmHWM)"
   stop_server
   ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -229,7 +230,8 @@ if [ "$PART" = all ] || [ "$PART" = axum ]; then
 | \`/plaintext\` (HTTP floor) | $(fmt_rps "${RPS[plaintext]}") | ${P99[plaintext]} ms | ${ERRS[plaintext]} | |
 | \`/open\` (JSON handler, no auth) | $(fmt_rps "${RPS[open]}") | ${P99[open]} ms | ${ERRS[open]} | 1.00 |
 | \`/open\` sent the same 900-byte \`Authorization\` header (ignored) | $(fmt_rps "${RPS[openhdr]}") | ${P99[openhdr]} ms | ${ERRS[openhdr]} | $(ratio "${RPS[openhdr]}" "${RPS[open]}")× /open |
-| \`/bearer\` (\`AuthKitLayer::bearer\` + \`Auth\`, repeated token, cache on) | $(fmt_rps "${RPS[bearer]}") | ${P99[bearer]} ms | ${ERRS[bearer]} | **$(ratio "${RPS[bearer]}" "${RPS[open]}")× /open** (goal ≥ 0.9); $(ratio "${RPS[bearer]}" "${RPS[openhdr]}")× /open with the header |
+| \`/open-layered\` (the same behind a pass-through tower layer: \`Router::layer\` alone), same header | $(fmt_rps "${RPS[layered]}") | ${P99[layered]} ms | ${ERRS[layered]} | $(ratio "${RPS[layered]}" "${RPS[openhdr]}")× /open with the header |
+| \`/bearer\` (\`AuthKitLayer::bearer\` + \`Auth\`, repeated token, cache on) | $(fmt_rps "${RPS[bearer]}") | ${P99[bearer]} ms | ${ERRS[bearer]} | **$(ratio "${RPS[bearer]}" "${RPS[open]}")× /open** (goal ≥ 0.9); $(ratio "${RPS[bearer]}" "${RPS[openhdr]}")× /open with the header; $(ratio "${RPS[bearer]}" "${RPS[layered]}")× /open-layered |
 | \`/bearer-nocache\` (cache off: RSA every request) | $(fmt_rps "${RPS[nocache]}") | ${P99[nocache]} ms | ${ERRS[nocache]} | $(ratio "${RPS[nocache]}" "${RPS[open]}")× /open |
 | \`/bearer\` without a token (401 path) | $(fmt_rps "${RPS[notoken]}") | ${P99[notoken]} ms | ${ERRS[notoken]} (expected: all) | $(ratio "${RPS[notoken]}" "${RPS[open]}")× /open |
 | \`/open\` sent the same 2.3 kB session \`Cookie\` header (ignored) | $(fmt_rps "${RPS[opencookie]}") | ${P99[opencookie]} ms | ${ERRS[opencookie]} | $(ratio "${RPS[opencookie]}" "${RPS[open]}")× /open |

@@ -6,6 +6,8 @@
 //! Routes (every one answers the same small JSON shape):
 //!
 //! * `GET /open`: no authentication, answers `{"user":"anonymous"}`;
+//! * `GET /open-layered`: the same behind a pass-through tower layer (the cost of
+//!   `Router::layer` alone);
 //! * `GET /bearer`: `AuthKitLayer::bearer` with the verified-token cache on (default
 //!   capacity); the handler takes the `Auth` extractor and answers `{"user":"<sub>"}`;
 //! * `GET /bearer-nocache`: the same with the cache off, so every request does the RSA work;
@@ -63,6 +65,14 @@ fn app(fixture: &Fixture) -> anyhow::Result<Router> {
     Ok(Router::new()
         .route("/plaintext", get(|| async { "ok" }))
         .route("/open", get(open))
+        .merge(
+            // What `Router::layer` itself costs per request (axum boxes and maps every
+            // layered route), with no logic in the layer: the part of the gap between
+            // `/bearer` and `/open` that no authentication layer can avoid.
+            Router::new()
+                .route("/open-layered", get(open))
+                .layer(tower::layer::layer_fn(|service| service)),
+        )
         .merge(
             Router::new()
                 .route("/bearer", get(me))

@@ -71,15 +71,20 @@ fn table(dir: &Path, baselines: &[String], node: &[PathBuf]) -> Result<String, R
         "jose_verify",
         "Node: jose 6.2.17 `jwtVerify` (local JWKS, sequential)",
     )?;
+    let key = c(
+        "verify_cached",
+        "gmac_aes_token",
+        "**floor**: GHASH (AES-128-GCM tag) + one AES block over the 901-byte token (the cache key)",
+    )?;
     let siv = c(
         "verify_cached",
         "gcm_siv_token",
-        "**floor**: AES-128-GCM-SIV tag of the 901-byte token (the cache key)",
+        "AES-128-GCM-SIV tag of the token (the cache key before)",
     )?;
     let sha = c(
         "verify_cached",
         "sha256_token",
-        "SHA-256 of the token (the cache key before)",
+        "SHA-256 of the token (the cache key before that)",
     )?;
     let cached = c(
         "verify_cached",
@@ -132,10 +137,11 @@ fn table(dir: &Path, baselines: &[String], node: &[PathBuf]) -> Result<String, R
     }
 
     let cached_rows = vec![
-        Row::plain(siv.clone()),
-        Row::plain(sha).versus(&siv, "GCM-SIV floor"),
+        Row::plain(key.clone()),
+        Row::plain(siv).versus(&key, "floor"),
+        Row::plain(sha).versus(&key, "floor"),
         Row::plain(cached.clone())
-            .versus(&siv, "GCM-SIV floor")
+            .versus(&key, "floor")
             .versus(&authkit, "uncached"),
     ];
 
