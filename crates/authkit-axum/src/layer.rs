@@ -230,7 +230,7 @@ impl Inner {
             };
         };
         let cookie = read_cookie(headers, web.cookies.name());
-        // Boxed: a session refresh (an HTTP call) makes this future ~2 KB, and inline it
+        // Boxed: a session refresh (an HTTP call) makes this future 2.2 KB, and inline it
         // would size every request's future, bearer requests included; next to opening a
         // seal, one allocation is nothing.
         let outcome = Box::pin(web.authkit.authenticate_session(cookie)).await;
@@ -297,6 +297,17 @@ impl Inner {
                 }
             }
         }
+    }
+
+    /// A protected path needs a principal; public paths take every request.
+    fn admit<B>(&self, request: &Request<B>, resolution: Resolution) -> Admission {
+        if resolution.principal.is_some() || self.is_public(request.uri().path()) {
+            return Admission::Admit(resolution);
+        }
+        let failure = resolution
+            .failure
+            .unwrap_or(AuthRejection::MissingCredentials);
+        Admission::Refuse(self.reject(request, failure))
     }
 
     /// Whether `path` is served to signed-out requests.
@@ -381,25 +392,28 @@ where
     }
 
     fn call(&mut self, mut request: Request<Body>) -> Self::Future {
-        // The clone that was polled ready is the one that must serve this request.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let layer = self.layer.clone();
         // Bearer mode settles most requests synchronously (a known key, a cache hit, a
-        // missing or malformed header): the app's own future is returned as it is, with
-        // nothing of ours to allocate, move or poll per request.
-        if layer.web.is_none()
-            && let BearerStep::Done(resolution) =
-                layer.bearer_now(credentials::bearer(request.headers()))
+        // missing or malformed header): the app's own future is returned as it is, and the
+        // app's service (which was polled ready) is called in place, so nothing of ours is
+        // cloned, allocated or polled per request.
+        if self.layer.web.is_none()
+            && let BearerStep::Done(resolution) = self
+                .layer
+                .bearer_now(credentials::bearer(request.headers()))
         {
-            return match layer.admit(&request, resolution) {
+            return match self.layer.admit(&request, resolution) {
                 Admission::Refuse(response) => ResponseFuture::ready(response),
                 Admission::Admit(resolution) => {
                     request.extensions_mut().insert(resolution);
-                    ResponseFuture::inner(inner.call(request))
+                    ResponseFuture::inner(self.inner.call(request))
                 }
             };
         }
+        // The future outlives `&mut self`: it takes the service that was polled ready and
+        // leaves a clone in its place.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let layer = self.layer.clone();
         ResponseFuture::boxed(async move {
             if let Some(web) = &layer.web
                 && let Err(rejection) = web.check_same_origin(&request)
@@ -450,19 +464,6 @@ enum Admission {
     Admit(Resolution),
     /// Answered here (401, or a redirect to sign in).
     Refuse(Response),
-}
-
-impl Inner {
-    /// A protected path needs a principal; public paths take every request.
-    fn admit<B>(&self, request: &Request<B>, resolution: Resolution) -> Admission {
-        if resolution.principal.is_some() || self.is_public(request.uri().path()) {
-            return Admission::Admit(resolution);
-        }
-        let failure = resolution
-            .failure
-            .unwrap_or(AuthRejection::MissingCredentials);
-        Admission::Refuse(self.reject(request, failure))
-    }
 }
 
 pin_project! {

@@ -231,6 +231,11 @@ impl KeySet {
         }
     }
 
+    /// Whether the set has a key for `kid`.
+    pub fn contains(&self, kid: &str) -> bool {
+        self.keys.contains_key(kid)
+    }
+
     /// The key with exactly this kid.
     pub fn get(&self, kid: &str) -> Option<&Arc<VerifyingKey>> {
         self.keys.get(kid)
@@ -657,7 +662,7 @@ impl KeyStore {
     /// it also uses for `exp`.
     pub(crate) fn is_published(&self, kid: &str, now_ms: u64) -> bool {
         let snap = self.inner.current.load();
-        self.usable(&snap, || now_ms) && snap.keys.get(kid).is_some()
+        self.usable(&snap, || now_ms) && snap.keys.contains(kid)
     }
 
     /// A fetched set is usable until it is older than the stale limit; a fixed one always.

@@ -1156,6 +1156,9 @@ mod tests {
             "{\"alg\":\"RS256\",\"kid\":\"tab\there\"}".as_bytes(),
             "{\"alg\":\"RS256\",\"kid\":\"caf\u{e9}\"}".as_bytes(),
             b"{\"alg\":\"RS256\",\"kid\":\"bad\xff\"}",
+            b"{\"alg\":\"RS256\",\"kid\":\"surrogate\xed\xa0\x80\"}",
+            b"{\"alg\":\"RS256\",\"kid\":\"del\x7f\"}",
+            "{\"alg\":\"RS256\",\"kid\":\"four\u{1F511}\"}".as_bytes(),
             br#"{"alg":"RS256","kid":"k","kid":"k"}"#,
             br#"{"alg":"RS256","kid":"k"} "#,
             br#"{"alg":"RS256", "kid":"k"}"#,
@@ -1175,6 +1178,11 @@ mod tests {
             workos_header_kid(br#"{"alg":"RS256","kid":"sso_oidc_key_pair_01K4EZ"}"#),
             Some("sso_oidc_key_pair_01K4EZ")
         );
+        assert_eq!(workos_header_kid(br#"{"alg":"RS256","kid":""}"#), Some(""));
+        assert_eq!(
+            workos_header_kid(b"{\"alg\":\"RS256\",\"kid\":\"s\xed\xa0\x80\"}"),
+            None
+        );
         assert_eq!(workos_header_kid(br#"{"alg":"RS256","kid":"a\"b"}"#), None);
         assert_eq!(
             workos_header_kid(b"{\"alg\":\"RS256\",\"kid\":\"bad\xff\"}"),
@@ -1187,7 +1195,7 @@ mod tests {
         let (a, b) = (TokenCache::new(64), TokenCache::new(64));
         assert!(key(&a, "t") == key(&a, "t"), "deterministic within a cache");
         assert!(key(&a, "t") != key(&b, "t"), "each cache draws its own key");
-        // POLYVAL pads the last block with zeros; the length block keeps these apart.
+        // GHASH pads the last block with zeros; the length block keeps these apart.
         assert!(key(&a, "t") != key(&a, "t\0"));
         assert!(key(&a, "") != key(&a, "\0"));
         let distinct: std::collections::HashSet<[u8; 16]> =

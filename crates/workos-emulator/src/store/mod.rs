@@ -673,7 +673,8 @@ pub trait Store: DirectoryStore + WebhookStore + Send + Sync + 'static {
         slug: &str,
         organization_id: Option<&str>,
     ) -> StoreResult<Option<Role>>;
-    /// All roles visible in an organization (environment roles + its own), by priority.
+    /// All roles visible in an organization, by priority: its own, and the environment's
+    /// except those whose slug one of its own roles shadows.
     async fn list_roles(&self, organization_id: Option<&str>) -> StoreResult<Vec<Role>>;
     /// Creates or replaces a permission (keyed by slug).
     async fn upsert_permission(&self, permission: NewPermission) -> StoreResult<Permission>;
