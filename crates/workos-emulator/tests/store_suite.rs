@@ -1322,6 +1322,26 @@ async fn concurrent_writers_on_a_file_database_all_succeed() {
     assert_eq!(rotated, 1, "exactly one concurrent refresh wins");
 }
 
+/// A role without permissions: an organization's own role when `organization_id` is set,
+/// else an environment role.
+fn new_role(slug: &str, organization_id: Option<&str>, priority: i64, is_default: bool) -> NewRole {
+    NewRole {
+        id: None,
+        slug: slug.into(),
+        name: slug.into(),
+        description: None,
+        role_type: if organization_id.is_some() {
+            RoleType::OrganizationRole
+        } else {
+            RoleType::EnvironmentRole
+        },
+        organization_id: organization_id.map(str::to_owned),
+        priority,
+        is_default,
+        permissions: vec![],
+    }
+}
+
 /// An organization with entitlements, an environment `admin` and `member` role, and the
 /// organization's own `admin` that shadows the environment one.
 async fn scoped_tenant(store: &dyn Store) -> (String, String) {
@@ -1335,19 +1355,8 @@ async fn scoped_tenant(store: &dyn Store) -> (String, String) {
         .expect("org")
         .id;
     let role = |slug: &str, organization_id: Option<&str>, permissions: &[&str]| NewRole {
-        id: None,
-        slug: slug.into(),
-        name: slug.into(),
-        description: None,
-        role_type: if organization_id.is_some() {
-            RoleType::OrganizationRole
-        } else {
-            RoleType::EnvironmentRole
-        },
-        organization_id: organization_id.map(str::to_owned),
-        priority: 1,
-        is_default: false,
         permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+        ..new_role(slug, organization_id, 1, false)
     };
     for r in [
         role("admin", None, &["env:admin"]),
@@ -1439,29 +1448,13 @@ async fn an_organization_role_shadows_the_environment_role_in_order_default_and_
         .await
         .expect("org")
         .id;
-    let role =
-        |slug: &str, organization_id: Option<&str>, priority: i64, is_default: bool| NewRole {
-            id: None,
-            slug: slug.into(),
-            name: slug.into(),
-            description: None,
-            role_type: if organization_id.is_some() {
-                RoleType::OrganizationRole
-            } else {
-                RoleType::EnvironmentRole
-            },
-            organization_id: organization_id.map(str::to_owned),
-            priority,
-            is_default,
-            permissions: vec![],
-        };
     for r in [
         // The environment ranks `admin` first and makes it the default ...
-        role("admin", None, 30, true),
-        role("member", None, 20, false),
+        new_role("admin", None, 30, true),
+        new_role("member", None, 20, false),
         // ... the organization's own `admin` ranks last and is not its default; `viewer` is.
-        role("admin", Some(&org), 10, false),
-        role("viewer", Some(&org), 5, true),
+        new_role("admin", Some(&org), 10, false),
+        new_role("viewer", Some(&org), 5, true),
     ] {
         store.upsert_role(r).await.expect("role");
     }
