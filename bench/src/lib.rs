@@ -39,6 +39,8 @@ use serde_json::{Value, json};
 pub const CLIENT_ID: &str = "client_01JXWR78G1RS943SJZG9G9KFDW";
 /// The issuer of the fixture token (WorkOS's per-client form).
 pub const ISSUER: &str = "https://api.workos.com/user_management/client_01JXWR78G1RS943SJZG9G9KFDW";
+/// The fixture user (`sub` of the token, id of the session's user).
+pub const USER_ID: &str = "user_01K4EZC631GGHFKB5VXEARPB0G";
 /// The key id, shaped like production's.
 pub const KID: &str = "sso_oidc_key_pair_01JXWR786PFV2T6FAANMCKF8TT";
 /// The cookie password (iron-session wants at least 32 characters).
@@ -119,7 +121,7 @@ impl Fixture {
             session: Session::new("", ""),
             cookie: String::new(),
         };
-        fixture.token = fixture.mint(&fixture.claims("user_01K4EZC631GGHFKB5VXEARPB0G"))?;
+        fixture.token = fixture.mint(&fixture.claims(USER_ID))?;
         fixture.session = session_for(&fixture.token);
         fixture.cookie = fixture
             .session_cookie()?
@@ -339,7 +341,7 @@ fn session_for(token: &str) -> Session {
         refresh_token: "Q2hcqM8Ve7gNiPxKYq3TtaBvL0sd4WfR".to_owned(),
         user: Some(User {
             object: "user".into(),
-            id: "user_01K4EZC631GGHFKB5VXEARPB0G".into(),
+            id: USER_ID.into(),
             email: "ada@analytical-engines.example".into(),
             email_verified: true,
             first_name: Some("Ada".into()),
@@ -370,7 +372,7 @@ mod tests {
         let f = Fixture::new().unwrap();
         let v = f.verifier(0).unwrap();
         let claims = v.verify_without_fetch(f.token()).unwrap();
-        assert_eq!(claims.sub, "user_01K4EZC631GGHFKB5VXEARPB0G");
+        assert_eq!(claims.sub, USER_ID);
         let opened = f
             .session_cookie()
             .unwrap()

@@ -5,7 +5,8 @@
 //!
 //! Routes (every one answers the same small JSON shape):
 //!
-//! * `GET /open`: no authentication, answers `{"user":"anonymous"}`;
+//! * `GET /open`: no authentication, answers `{"user":"<the fixture user id>"}`, the very
+//!   body `/bearer` answers, so the two differ only by authentication;
 //! * `GET /open-layered`: the same behind a pass-through tower layer (the cost of
 //!   `Router::layer` alone);
 //! * `GET /bearer`: `AuthKitLayer::bearer` with the verified-token cache on (default
@@ -46,7 +47,7 @@ struct Args {
 }
 
 async fn open() -> Json<Value> {
-    Json(json!({"user": "anonymous"}))
+    Json(json!({"user": authkit_bench::USER_ID}))
 }
 
 async fn me(Auth(principal): Auth) -> Json<Value> {

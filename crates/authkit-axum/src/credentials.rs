@@ -39,6 +39,19 @@ impl std::fmt::Debug for Bearer<'_> {
     }
 }
 
+/// Whether every byte is visible ASCII (`0x21..=0x7e`).
+///
+/// A branch-free fold over fixed-size chunks, which the compiler turns into vector
+/// compares; a per-byte early exit (`Iterator::all`) would not vectorise.
+fn is_visible_ascii(bytes: &[u8]) -> bool {
+    let visible = |b: u8| b.wrapping_sub(0x21) < 0x5e;
+    let (chunks, rest) = bytes.as_chunks::<32>();
+    chunks
+        .iter()
+        .all(|chunk| chunk.iter().fold(true, |ok, &b| ok & visible(b)))
+        && rest.iter().all(|&b| visible(b))
+}
+
 /// Classifies the request's `Authorization` header.
 pub fn bearer(headers: &HeaderMap) -> Bearer<'_> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
@@ -48,25 +61,28 @@ pub fn bearer(headers: &HeaderMap) -> Bearer<'_> {
     if values.next().is_some() || value.len() > MAX_AUTHORIZATION_BYTES {
         return Bearer::Invalid;
     }
-    // `HeaderValue` already excludes control characters (bar tab) and DEL, so ASCII is
-    // exactly what `to_str` would accept; `is_ascii` checks a word at a time where
-    // `to_str` goes byte by byte, a measurable cost on a 1 KB token.
     let bytes = value.as_bytes();
-    if !bytes.is_ascii() {
-        return Bearer::Invalid;
-    }
-    let Ok(value) = std::str::from_utf8(bytes) else {
+    let Some(space) = memchr::memchr(b' ', bytes) else {
         return Bearer::Invalid;
     };
-    let Some((scheme, token)) = value.split_once(' ') else {
+    let (scheme, token) = (&bytes[..space], &bytes[space + 1..]);
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        // `HeaderValue` already excludes control characters (bar tab) and DEL, so ASCII
+        // is exactly what `HeaderValue::to_str` accepts.
+        return if bytes.is_ascii() {
+            Bearer::OtherScheme
+        } else {
+            Bearer::Invalid
+        };
+    }
+    // One pass over the ~1 KB token for everything a credential may not hold (spaces,
+    // tabs, non-ASCII); after it, UTF-8 validation takes its all-ASCII fast path.
+    if token.is_empty() || !is_visible_ascii(token) {
+        return Bearer::Invalid;
+    }
+    let Ok(token) = std::str::from_utf8(token) else {
         return Bearer::Invalid;
     };
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Bearer::OtherScheme;
-    }
-    if token.is_empty() || memchr::memchr2(b' ', b'\t', token.as_bytes()).is_some() {
-        return Bearer::Invalid;
-    }
     if token.starts_with("sk_") {
         if authkit::api_key::looks_like_api_key(token) {
             Bearer::ApiKey(token)
@@ -124,6 +140,32 @@ mod tests {
             Bearer::Invalid,
             "non-ASCII (obs-text) bytes"
         );
+    }
+
+    #[test]
+    fn visible_ascii_check_catches_any_bad_byte_in_any_position() {
+        for len in [1, 31, 32, 33, 64, 900] {
+            let good = vec![b'a'; len];
+            assert!(is_visible_ascii(&good), "len {len}");
+            for at in [0, len / 2, len - 1] {
+                for bad in [b' ', b'\t', 0x7f, 0x80, 0xff, 0x00] {
+                    let mut v = good.clone();
+                    v[at] = bad;
+                    assert!(!is_visible_ascii(&v), "len {len}, byte {bad:#x} at {at}");
+                }
+                for edge in [0x21, 0x7e] {
+                    let mut v = good.clone();
+                    v[at] = edge;
+                    assert!(is_visible_ascii(&v), "len {len}, byte {edge:#x} at {at}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn non_ascii_in_another_scheme_is_invalid_not_a_fallthrough() {
+        assert_eq!(bearer(&with_bytes(b"Basic \xc3\xa9")), Bearer::Invalid);
+        assert_eq!(bearer(&with_bytes(b"B\xc3\xa9arer x")), Bearer::Invalid);
     }
 
     #[test]

@@ -542,6 +542,14 @@ type SharedFetch = Shared<BoxFuture<'static, Result<(), RefreshError>>>;
 
 struct StoreInner {
     current: ArcSwap<Snapshot>,
+    /// Bumped after every install of a new key set, so a verified-token cache entry
+    /// stamped with the current value knows its key is still published without reading
+    /// the set (see [`KeyStore::epoch`]).
+    epoch: AtomicU64,
+    /// Unix ms until which the current set may be used (`loaded_at + max_stale`;
+    /// `u64::MAX` for a fixed set, 0 before the first load): the staleness rule of
+    /// [`KeyStore::usable`] as one number.
+    usable_until_ms: AtomicU64,
     fetcher: Option<Arc<dyn JwksFetcher>>,
     clock: SharedClock,
     config: KeyStoreConfig,
@@ -611,9 +619,12 @@ impl KeyStore {
             keys: Arc::new(keys.unwrap_or_default()),
             loaded_at_ms: None,
         };
+        let usable_until_ms = if fetcher.is_some() { 0 } else { u64::MAX };
         Self {
             inner: Arc::new(StoreInner {
                 current: ArcSwap::from_pointee(snapshot),
+                epoch: AtomicU64::new(0),
+                usable_until_ms: AtomicU64::new(usable_until_ms),
                 fetcher,
                 clock,
                 config,
@@ -663,6 +674,19 @@ impl KeyStore {
     pub(crate) fn is_published(&self, kid: &str, now_ms: u64) -> bool {
         let snap = self.inner.current.load();
         self.usable(&snap, || now_ms) && snap.keys.contains(kid)
+    }
+
+    /// The key set's generation: it changes whenever a new set is installed. A caller that
+    /// read it *before* finding a key in the set may later take an unchanged epoch as proof
+    /// that the key is still published (the verified-token cache does, on every hit).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.inner.epoch.load(Ordering::Acquire)
+    }
+
+    /// Whether the current set is still usable at `now_ms` (not older than the stale limit),
+    /// as [`KeyStore::lookup`] judges it, from one atomic read.
+    pub(crate) fn is_usable_at(&self, now_ms: u64) -> bool {
+        now_ms <= self.inner.usable_until_ms.load(Ordering::Acquire)
     }
 
     /// A fetched set is usable until it is older than the stale limit; a fixed one always.
@@ -821,6 +845,12 @@ async fn fetch_and_install(inner: &StoreInner) -> Result<(), RefreshError> {
                 keys: Arc::new(keys),
                 loaded_at_ms: Some(now),
             }));
+            // After the set: a reader that sees the new epoch also sees the new set.
+            inner.usable_until_ms.store(
+                now.saturating_add(duration_ms(inner.config.max_stale)),
+                Ordering::Release,
+            );
+            inner.epoch.fetch_add(1, Ordering::Release);
             inner
                 .next_refresh_ms
                 .store(now.saturating_add(duration_ms(ttl)), Ordering::SeqCst);

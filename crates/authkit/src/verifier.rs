@@ -462,16 +462,19 @@ impl Verifier {
     /// Every step with the keys at hand: `key` when the caller fetched it, else the key
     /// store's current set.
     fn attempt(&self, token: &str, key: Option<Arc<VerifyingKey>>) -> Attempt {
+        // Read before any key is looked up: see `Cached::epoch`.
+        let epoch = self.inner.keys.epoch();
         let mut header_buf = segment_buf::<HEADER_BUF>();
-        let (hash, parsed) = match self.prepare(token, &mut header_buf) {
+        let (hash, parsed) = match self.prepare(token, epoch, &mut header_buf) {
             Ok(Prepared::Done(claims)) => return Attempt::Done(Ok(claims)),
             Ok(Prepared::Check(hash, parsed)) => (hash, parsed),
             Err(e) => return Attempt::Done(Err(e)),
         };
-        let key = match key {
-            Some(key) => key,
+        let (key, stamp) = match key {
+            // Found by a refetch, maybe in a set older or newer than `epoch`.
+            Some(key) => (key, NO_EPOCH),
             None => match self.inner.keys.lookup(&parsed.kid) {
-                Lookup::Found(key) => key,
+                Lookup::Found(key) => (key, epoch),
                 miss => {
                     return Attempt::KeyMissing {
                         kid: parsed.kid.into_owned(),
@@ -480,6 +483,7 @@ impl Verifier {
                 }
             },
         };
+        let hash = hash.map(|hash| (hash, stamp));
         Attempt::Done(self.finish(hash, &parsed, &key))
     }
 
@@ -510,6 +514,7 @@ impl Verifier {
     fn prepare<'t, 'b>(
         &self,
         token: &'t str,
+        epoch: u64,
         header_buf: &'b mut SegmentBuf<HEADER_BUF>,
     ) -> Result<Prepared<'t, 'b>, VerifyError> {
         if token.len() > MAX_TOKEN_LEN {
@@ -521,10 +526,21 @@ impl Verifier {
         let Some(hash) = self.inner.cache.key(token) else {
             return Ok(Prepared::Check(None, parse_token(token, header_buf)?));
         };
-        if let Some((claims, kid)) = self.inner.cache.get(&hash) {
+        if let Some(Hit { claims, recheck }) = self.inner.cache.get(&hash, epoch) {
             // One clock reading for the key set's age and the token's `exp`.
             let now_ms = self.inner.clock.unix_millis();
-            if self.inner.keys.is_published(&kid, now_ms) && self.before_exp(claims.exp, now_ms) {
+            let keys = &self.inner.keys;
+            let published = match recheck {
+                None => keys.is_usable_at(now_ms),
+                Some(kid) => {
+                    let published = keys.is_published(&kid, now_ms);
+                    if published {
+                        self.inner.cache.restamp(&hash, epoch);
+                    }
+                    published
+                }
+            };
+            if published && self.before_exp(claims.exp, now_ms) {
                 self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(Prepared::Done(VerifiedClaims::new(claims, Minted(()))));
             }
@@ -536,7 +552,7 @@ impl Verifier {
     /// Steps 6 and 7: signature, then claims.
     fn finish(
         &self,
-        hash: Option<TokenHash>,
+        hash: Option<(TokenHash, u64)>,
         parsed: &Parsed<'_, '_>,
         key: &VerifyingKey,
     ) -> Result<VerifiedClaims, VerifyError> {
@@ -575,10 +591,13 @@ impl Verifier {
                 Minted(()),
             ))));
         }
-        if let Some(hash) = hash {
-            self.inner
-                .cache
-                .insert(hash, (Arc::clone(&claims), key.kid_shared()));
+        if let Some((hash, epoch)) = hash {
+            let entry = Cached {
+                claims: Arc::clone(&claims),
+                kid: key.kid_shared(),
+                epoch,
+            };
+            self.inner.cache.insert(hash, entry);
         }
         Ok(VerifiedClaims::new(claims, Minted(())))
     }
@@ -1007,7 +1026,26 @@ const SHARDS: usize = 16;
 
 /// A verified token's claims and the `kid` that signed it: a hit only counts while that
 /// key is still published, so withdrawing a compromised key ends its tokens at once.
-type Cached = (Arc<Claims>, Arc<str>);
+#[derive(Clone)]
+struct Cached {
+    claims: Arc<Claims>,
+    kid: Arc<str>,
+    /// The key store's [`KeyStore::epoch`] read before `kid` was found in the set. While
+    /// the epoch is unchanged the key is still published and the set need not be read;
+    /// [`NO_EPOCH`] when the key came from elsewhere (a refetch), so the first hit checks.
+    epoch: u64,
+}
+
+/// An epoch the key store never reaches.
+const NO_EPOCH: u64 = u64::MAX;
+
+/// What a cache lookup found.
+struct Hit {
+    claims: Arc<Claims>,
+    /// `Some(kid)` when the key set changed since the entry was stamped: whether `kid` is
+    /// still published must be asked of the set.
+    recheck: Option<Arc<str>>,
+}
 
 #[derive(Default)]
 struct Generations {
@@ -1061,17 +1099,31 @@ impl TokenCache {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    fn get(&self, hash: &TokenHash) -> Option<Cached> {
+    /// The entry for `hash`, judged against the key store's current `epoch`.
+    fn get(&self, hash: &TokenHash, epoch: u64) -> Option<Hit> {
         if self.generation_cap == 0 {
             return None;
         }
+        let hit = |c: &Cached| Hit {
+            claims: Arc::clone(&c.claims),
+            recheck: (c.epoch != epoch).then(|| Arc::clone(&c.kid)),
+        };
         let mut g = self.shard(hash);
         if let Some(c) = g.current.get(hash) {
-            return Some(c.clone());
+            return Some(hit(c));
         }
         let promoted = g.previous.remove(hash)?;
-        Self::insert_locked(&mut g, self.generation_cap, *hash, promoted.clone());
-        Some(promoted)
+        let found = hit(&promoted);
+        Self::insert_locked(&mut g, self.generation_cap, *hash, promoted);
+        Some(found)
+    }
+
+    /// Records that the entry's key was found published at `epoch`.
+    fn restamp(&self, hash: &TokenHash, epoch: u64) {
+        let mut g = self.shard(hash);
+        if let Some(c) = g.current.get_mut(hash) {
+            c.epoch = epoch;
+        }
     }
 
     fn insert(&self, hash: TokenHash, claims: Cached) {
@@ -1112,10 +1164,11 @@ mod tests {
     use super::*;
 
     fn claims(exp: u64) -> Cached {
-        (
-            Arc::new(Claims::new_user_session("i", "u", "s", 0, exp)),
-            Arc::from("kid"),
-        )
+        Cached {
+            claims: Arc::new(Claims::new_user_session("i", "u", "s", 0, exp)),
+            kid: Arc::from("kid"),
+            epoch: 0,
+        }
     }
 
     #[test]
@@ -1219,7 +1272,7 @@ mod tests {
         cache.insert(hot, claims(1));
         for i in 0..5_000u32 {
             cache.insert(key(&cache, &i.to_string()), claims(1));
-            assert!(cache.get(&hot).is_some(), "evicted after {i}");
+            assert!(cache.get(&hot, 0).is_some(), "evicted after {i}");
         }
     }
 
@@ -1232,7 +1285,7 @@ mod tests {
         );
         let other = TokenCache::new(64);
         cache.insert(key(&other, "a"), claims(1));
-        assert!(cache.get(&key(&other, "a")).is_none());
+        assert!(cache.get(&key(&other, "a"), 0).is_none());
     }
 
     #[test]

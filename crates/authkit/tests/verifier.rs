@@ -692,6 +692,71 @@ async fn withdrawing_a_key_ends_its_cached_tokens_at_once() {
 }
 
 #[tokio::test]
+async fn a_token_verified_after_a_refetch_is_cached_and_still_ends_with_its_key() {
+    let s = remote_setup(&[&keys().a]);
+    s.store.refresh().await.unwrap();
+    s.fetcher.serve(jwks(&[&keys().a, &keys().b]));
+    s.clock.advance(Duration::from_secs(31));
+    let token = keys().b.token(&user_claims(T0 + 31));
+    // Key B arrives by a refetch: the cache cannot tell which key set it came from, so
+    // the first hit asks the set, and later hits trust the set's epoch.
+    for _ in 0..3 {
+        s.verifier.verify(&token).await.unwrap();
+    }
+    let stats = s.verifier.stats();
+    assert_eq!((stats.signature_checks, stats.cache_hits), (1, 2));
+    assert_eq!(s.fetcher.calls(), 2);
+    s.fetcher.serve(jwks(&[&keys().a]));
+    s.store.refresh().await.unwrap();
+    assert!(
+        s.verifier.verify_with_current_keys(&token).is_none(),
+        "not a cache hit: key B is no longer in the set"
+    );
+    assert!(matches!(
+        s.verifier.verify(&token).await,
+        Err(VerifyError::UnknownKey)
+    ));
+}
+
+#[tokio::test]
+async fn a_new_key_set_that_keeps_the_key_keeps_its_cached_tokens() {
+    let s = remote_setup(&[&keys().a]);
+    s.store.refresh().await.unwrap();
+    let token = keys().a.token(&user_claims(T0));
+    s.verifier.verify(&token).await.unwrap();
+    // A refresh installs a new set (here the same keys plus B): key A is still published.
+    s.fetcher.serve(jwks(&[&keys().b, &keys().a]));
+    s.store.refresh().await.unwrap();
+    for _ in 0..2 {
+        s.verifier.verify(&token).await.unwrap();
+    }
+    let stats = s.verifier.stats();
+    assert_eq!((stats.signature_checks, stats.cache_hits), (1, 2));
+}
+
+#[tokio::test]
+async fn cached_tokens_end_when_the_key_set_passes_the_stale_limit() {
+    let s = remote_setup(&[&keys().a]);
+    s.store.refresh().await.unwrap();
+    let long_lived = with(user_claims(T0), "exp", json!(T0 + 3 * 24 * 3600));
+    let token = keys().a.token(&long_lived);
+    s.verifier.verify(&token).await.unwrap();
+    s.verifier.verify(&token).await.unwrap();
+    assert_eq!(s.verifier.stats().cache_hits, 1);
+    s.fetcher.fail(true);
+    s.clock.advance(Duration::from_secs(24 * 3600 + 1));
+    assert!(matches!(
+        s.verifier.verify(&token).await,
+        Err(VerifyError::KeysUnavailable)
+    ));
+    assert_eq!(
+        s.verifier.stats().cache_hits,
+        1,
+        "the stale entry was not a hit"
+    );
+}
+
+#[tokio::test]
 async fn verifying_with_current_keys_never_fetches_and_defers_only_unknown_kids() {
     let s = remote_setup(&[&keys().a, &keys().b]);
     let token_a = keys().a.token(&user_claims(T0));
