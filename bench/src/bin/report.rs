@@ -94,7 +94,12 @@ fn table(dir: &Path, baselines: &[String], node: &[PathBuf]) -> Result<String, R
     let unseal = c(
         "session",
         "unseal",
-        "**authkit** unseal (`SessionCookie::unseal`)",
+        "**authkit** unseal (`SessionCookie::unseal`), repeated cookie",
+    )?;
+    let unseal_first = c(
+        "session",
+        "unseal_first_sight",
+        "**authkit** unseal, a cookie not seen before (both keys derived)",
     )?;
     let seal = c(
         "session",
@@ -146,11 +151,13 @@ fn table(dir: &Path, baselines: &[String], node: &[PathBuf]) -> Result<String, R
     ];
 
     let mut session = Vec::new();
-    let mut row = Row::plain(unseal);
-    if let Some(p) = &iron_unseal {
-        row = row.versus(p, "iron-session");
+    for unseal in [unseal, unseal_first] {
+        let mut row = Row::plain(unseal);
+        if let Some(p) = &iron_unseal {
+            row = row.versus(p, "iron-session");
+        }
+        session.push(row);
     }
-    session.push(row);
     let mut row = Row::plain(seal);
     if let Some(p) = &iron_seal {
         row = row.versus(p, "iron-session");

@@ -36,9 +36,10 @@
 //! of a MAC check (~400k guesses/s/core). Passwords must be at least 32 characters (enforced)
 //! and should be random (for example 32 bytes from a CSPRNG, base64-encoded), never a phrase.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::cipher::{
@@ -144,7 +145,11 @@ pub enum PasswordError {
 
 /// One iron password: a secret string of at least 32 characters. Never printed by `Debug`.
 #[derive(Clone)]
-pub struct Password(String);
+pub struct Password {
+    secret: String,
+    /// Shared by clones, so the sealing copy in [`Passwords`] and the lookup entry agree.
+    keys: Arc<DerivedKeys>,
+}
 
 impl Password {
     /// Checks the length; `id` only labels the error.
@@ -157,11 +162,88 @@ impl Password {
                 len,
             });
         }
-        Ok(Self(secret))
+        Ok(Self {
+            secret,
+            keys: Arc::default(),
+        })
     }
 
     fn bytes(&self) -> &[u8] {
-        self.0.as_bytes()
+        self.secret.as_bytes()
+    }
+
+    /// The key for `salt`, and whether it was already known (else it was just derived, and
+    /// the caller decides whether to [`Password::remember`] it).
+    fn key_for(&self, salt: &str) -> ([u8; KEY_LEN], bool) {
+        match self.keys.get(salt) {
+            Some(key) => (key, true),
+            None => (derive_key(self, salt), false),
+        }
+    }
+
+    fn remember(&self, salt: &str, key: &[u8; KEY_LEN]) {
+        self.keys.insert(salt, key);
+    }
+}
+
+/// Keys already derived from one password, by salt: a cookie presented again skips both
+/// PBKDF2 runs (0.85 µs of the ~5.5 µs it takes to open a session cookie).
+///
+/// Only the salts of seals whose MAC verified are remembered, and those of seals made here
+/// (the browser sends them straight back), so forged cookies cannot fill it. A derived key
+/// is exactly as secret as the password it sits next to. PBKDF2 does not depend on which of
+/// the two keys a salt is for, so one map serves both. Bounded by two generations, like the
+/// verified-token cache; the standard `HashMap`'s keyed hash keeps salt floods from
+/// colliding.
+#[derive(Default)]
+struct DerivedKeys {
+    generations: Mutex<KeyGenerations>,
+}
+
+#[derive(Default)]
+struct KeyGenerations {
+    current: HashMap<Box<str>, [u8; KEY_LEN]>,
+    previous: HashMap<Box<str>, [u8; KEY_LEN]>,
+}
+
+/// Salts per generation: with two generations, up to 4,096 recent cookies per password
+/// (about 0.5 MB at most).
+const DERIVED_KEYS_PER_GENERATION: usize = 2048;
+
+impl DerivedKeys {
+    fn lock(&self) -> std::sync::MutexGuard<'_, KeyGenerations> {
+        self.generations
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn get(&self, salt: &str) -> Option<[u8; KEY_LEN]> {
+        let mut g = self.lock();
+        if let Some(key) = g.current.get(salt) {
+            return Some(*key);
+        }
+        let (salt, key) = g.previous.remove_entry(salt)?;
+        g.insert(salt, key);
+        Some(key)
+    }
+
+    fn insert(&self, salt: &str, key: &[u8; KEY_LEN]) {
+        self.lock().insert(salt.into(), *key);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        let g = self.lock();
+        g.current.len() + g.previous.len()
+    }
+}
+
+impl KeyGenerations {
+    fn insert(&mut self, salt: Box<str>, key: [u8; KEY_LEN]) {
+        if self.current.len() >= DERIVED_KEYS_PER_GENERATION && !self.current.contains_key(&salt) {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(salt, key);
     }
 }
 
@@ -374,8 +456,8 @@ fn derive_key(password: &Password, salt: &str) -> [u8; KEY_LEN] {
     key
 }
 
-fn mac_b64(password: &Password, mac_salt: &str, mac_base: &str) -> String {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, &derive_key(password, mac_salt));
+fn mac_b64(mac_key: &[u8; KEY_LEN], mac_base: &str) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, mac_key);
     URL_SAFE_NO_PAD.encode(hmac::sign(&key, mac_base.as_bytes()))
 }
 
@@ -421,6 +503,8 @@ pub(crate) fn seal_with(
     let (id, password) = passwords.current();
 
     let enc_key = derive_key(password, &random.enc_salt);
+    // The browser sends this seal back on its next request.
+    password.remember(&random.enc_salt, &enc_key);
     let key = UnboundCipherKey::new(&AES_256, &enc_key).map_err(|_| SealError::Decrypt)?;
     let key = PaddedBlockEncryptingKey::cbc_pkcs7(key).map_err(|_| SealError::Decrypt)?;
     let mut buf = plaintext.to_vec();
@@ -443,7 +527,9 @@ pub(crate) fn seal_with(
         URL_SAFE_NO_PAD.encode(random.iv),
         URL_SAFE_NO_PAD.encode(&buf),
     );
-    let mac = mac_b64(password, &random.mac_salt, &mac_base);
+    let mac_key = derive_key(password, &random.mac_salt);
+    password.remember(&random.mac_salt, &mac_key);
+    let mac = mac_b64(&mac_key, &mac_base);
     Ok(Sealed(format!(
         "{mac_base}*{}*{mac}~{COOKIE_FORMAT_VERSION}",
         random.mac_salt
@@ -541,9 +627,13 @@ pub fn unseal_bytes(
 
     let mac_base_len = seal.len() - mac.len() - mac_salt.len() - 2;
     let mac_base = &seal[..mac_base_len];
-    let expected = mac_b64(password, mac_salt, mac_base);
+    let (mac_key, known) = password.key_for(mac_salt);
+    let expected = mac_b64(&mac_key, mac_base);
     if !bool::from(expected.as_bytes().ct_eq(mac.as_bytes())) {
         return Err(SealError::BadMac);
+    }
+    if !known {
+        password.remember(mac_salt, &mac_key);
     }
 
     // Authenticated from here on.
@@ -563,7 +653,11 @@ pub fn unseal_bytes(
     let mut ct = b64
         .decode_to_vec(ct_b64)
         .map_err(|_| SealError::Malformed("ciphertext"))?;
-    let enc_key = derive_key(password, enc_salt);
+    // The MAC covers `enc_salt`: it is the sealer's, so its key may be remembered.
+    let (enc_key, known) = password.key_for(enc_salt);
+    if !known {
+        password.remember(enc_salt, &enc_key);
+    }
     let key = UnboundCipherKey::new(&AES_256, &enc_key).map_err(|_| SealError::Decrypt)?;
     let key = PaddedBlockDecryptingKey::cbc_pkcs7(key).map_err(|_| SealError::Decrypt)?;
     let plain_len = key
@@ -1005,6 +1099,73 @@ mod tests {
         }
     }
 
+    fn remembered(p: &Passwords) -> usize {
+        p.current().1.keys.len()
+    }
+
+    #[test]
+    fn a_seal_opened_twice_opens_the_second_time_from_remembered_keys() {
+        let p = pw();
+        let plain = unseal_bytes(Sealed(A1_SEAL.into()).iron_seal(), &p, now()).unwrap();
+        assert_eq!(remembered(&p), 2, "the MAC salt and the encryption salt");
+        // Same answer from the remembered keys as from a fresh derivation.
+        let again = unseal_bytes(Sealed(A1_SEAL.into()).iron_seal(), &p, now()).unwrap();
+        assert_eq!(again, plain);
+        assert_eq!(plain, A1_PLAIN.as_bytes());
+        // A clone of the set (as every `AuthKit` clone holds) shares what was learnt.
+        assert_eq!(remembered(&p.clone()), 2);
+        // And the remembered key is what the next open uses: spoil it, and the MAC fails.
+        let (seal, _) = split_format_suffix(A1_SEAL);
+        let mac_salt = seal.split('*').nth(6).unwrap();
+        p.current().1.remember(mac_salt, &[0; KEY_LEN]);
+        assert!(matches!(
+            unseal_bytes(seal, &p, now()),
+            Err(SealError::BadMac)
+        ));
+    }
+
+    #[test]
+    fn our_own_seals_are_remembered_and_open_like_any_other() {
+        let p = pw();
+        let sealed = seal_bytes(A1_PLAIN.as_bytes(), &p, None, now()).unwrap();
+        assert_eq!(remembered(&p), 2);
+        let fresh = pw();
+        for set in [&p, &fresh] {
+            let plain = unseal_bytes(sealed.iron_seal(), set, now()).unwrap();
+            assert_eq!(plain, A1_PLAIN.as_bytes());
+        }
+    }
+
+    #[test]
+    fn forged_seals_leave_no_derived_key_behind() {
+        let p = pw();
+        let (seal, _) = split_format_suffix(A1_SEAL);
+        for i in 0..100 {
+            // A fresh salt each time, and a MAC that cannot match.
+            let fields: Vec<&str> = seal.split('*').collect();
+            let salt = format!("{i:064x}");
+            let forged = format!("{}*{salt}*{}", fields[..6].join("*"), fields[7]);
+            assert!(matches!(
+                unseal_bytes(&forged, &p, now()),
+                Err(SealError::BadMac)
+            ));
+        }
+        assert_eq!(remembered(&p), 0);
+    }
+
+    #[test]
+    fn remembered_keys_are_bounded() {
+        let p = pw();
+        let password = p.current().1;
+        for i in 0..5 * DERIVED_KEYS_PER_GENERATION {
+            password.remember(&format!("{i:064x}"), &[0; KEY_LEN]);
+        }
+        assert!(remembered(&p) <= 2 * DERIVED_KEYS_PER_GENERATION);
+        // The newest salts are kept.
+        let newest = format!("{:064x}", 5 * DERIVED_KEYS_PER_GENERATION - 1);
+        assert!(password.keys.get(&newest).is_some());
+    }
+
     #[test]
     fn a_correctly_maced_seal_with_garbage_ciphertext_is_decrypt_error() {
         // Build a seal whose MAC is valid but whose ciphertext is not a whole AES block.
@@ -1016,7 +1177,7 @@ mod tests {
             URL_SAFE_NO_PAD.encode([0u8; 16]),
             URL_SAFE_NO_PAD.encode([1u8; 5]),
         );
-        let mac = mac_b64(password, "salt", &base);
+        let mac = mac_b64(&derive_key(password, "salt"), &base);
         let t = format!("{base}*salt*{mac}");
         assert!(matches!(
             unseal_bytes(&t, &p, now()),
@@ -1024,7 +1185,7 @@ mod tests {
         ));
         // Valid MAC, undecodable IV.
         let base = format!("{MAC_PREFIX}*1*s*!!*AAAA*");
-        let mac = mac_b64(password, "salt", &base);
+        let mac = mac_b64(&derive_key(password, "salt"), &base);
         let t = format!("{base}*salt*{mac}");
         assert!(matches!(
             unseal_bytes(&t, &p, now()),
