@@ -211,6 +211,9 @@ impl AuthKitLayer {
 struct Resolved {
     resolution: Resolution,
     cookie: CookieUpdate,
+    /// Whether the session cookie (not an `Authorization` header) decided: only then does
+    /// the answer depend on the cookie (`Vary: Cookie`).
+    via_cookie: bool,
 }
 
 impl Inner {
@@ -221,12 +224,14 @@ impl Inner {
             return Resolved {
                 resolution: self.resolve_bearer(bearer).await,
                 cookie: CookieUpdate::Keep,
+                via_cookie: false,
             };
         }
         let Some(web) = &self.web else {
             return Resolved {
                 resolution: failure(AuthRejection::MissingCredentials),
                 cookie: CookieUpdate::Keep,
+                via_cookie: false,
             };
         };
         let cookie = read_cookie(headers, web.cookies.name());
@@ -252,6 +257,7 @@ impl Inner {
         Resolved {
             resolution,
             cookie: cookie_update,
+            via_cookie: true,
         }
     }
 
@@ -392,15 +398,19 @@ where
     }
 
     fn call(&mut self, mut request: Request<Body>) -> Self::Future {
-        // Bearer mode settles most requests synchronously (a known key, a cache hit, a
-        // missing or malformed header): the app's own future is returned as it is, and the
-        // app's service (which was polled ready) is called in place, so nothing of ours is
-        // cloned, allocated or polled per request.
-        if self.layer.web.is_none()
-            && let BearerStep::Done(resolution) = self
-                .layer
-                .bearer_now(credentials::bearer(request.headers()))
-        {
+        // A request judged on its `Authorization` header alone (every request in bearer
+        // mode; one that carries a bearer credential in web mode) is mostly settled
+        // synchronously (a known key, a cache hit, a missing or malformed header): the app's
+        // own future is returned as it is, and the app's service (which was polled ready) is
+        // called in place, so nothing of ours is cloned, allocated or polled per request.
+        // Such a request never touches the session cookie: no refresh, no `Set-Cookie`, no
+        // cross-site check (it does not ride on the cookie), and no `Vary: Cookie` (its
+        // answer does not depend on one; shared caches do not store answers to requests
+        // with `Authorization`).
+        let bearer = credentials::bearer(request.headers());
+        let judged_on_header =
+            self.layer.web.is_none() || !matches!(bearer, Bearer::None | Bearer::OtherScheme);
+        if judged_on_header && let BearerStep::Done(resolution) = self.layer.bearer_now(bearer) {
             return match self.layer.admit(&request, resolution) {
                 Admission::Refuse(response) => ResponseFuture::ready(response),
                 Admission::Admit(resolution) => {
@@ -420,17 +430,21 @@ where
             {
                 return Ok(rejection.into_response());
             }
-            let Resolved { resolution, cookie } = layer.resolve(request.headers()).await;
+            let Resolved {
+                resolution,
+                cookie,
+                via_cookie,
+            } = layer.resolve(request.headers()).await;
             let mut response = match layer.admit(&request, resolution) {
                 Admission::Refuse(response) => response,
                 Admission::Admit(resolution) => {
-                    let signed_in = resolution.principal.is_some();
+                    let per_session = via_cookie && resolution.principal.is_some();
                     request.extensions_mut().insert(resolution);
                     if let Some(web) = &layer.web {
                         replace_session_cookie(request.headers_mut(), web.cookies.name(), &cookie);
                     }
                     let mut response = inner.call(request).await?;
-                    if signed_in && layer.web.is_some() {
+                    if per_session {
                         // Pages differ per session: shared caches must key on the cookie.
                         response
                             .headers_mut()

@@ -541,6 +541,20 @@ async fn a_bearer_header_is_judged_alone_in_web_mode() {
         .await;
     assert_eq!(hop.status, StatusCode::OK, "{hop:?}");
     assert_eq!(hop.json()["who"]["user_id"], bob["user"]["id"]);
+    // Its answer does not depend on a cookie, and it sets none.
+    assert_eq!(hop.header("vary"), None, "{hop:?}");
+    assert_eq!(hop.header("set-cookie"), None, "{hop:?}");
+
+    // A good bearer token wins over the browser's own session, which it leaves alone.
+    let request = browser
+        .http
+        .get(app.url("/dashboard"))
+        .header("accept", "application/json")
+        .bearer_auth(token);
+    let hop = browser.send(&app.url("/dashboard"), request).await;
+    assert_eq!(hop.status, StatusCode::OK, "{hop:?}");
+    assert_eq!(hop.json()["who"]["user_id"], bob["user"]["id"]);
+    assert_eq!(hop.header("set-cookie"), None, "{hop:?}");
 
     // A bad bearer token is not rescued by a good cookie.
     let request = browser
