@@ -555,6 +555,7 @@ async fn a_bearer_header_is_judged_alone_in_web_mode() {
     assert_eq!(hop.status, StatusCode::OK, "{hop:?}");
     assert_eq!(hop.json()["who"]["user_id"], bob["user"]["id"]);
     assert_eq!(hop.header("set-cookie"), None, "{hop:?}");
+    assert_eq!(hop.header("vary"), None, "{hop:?}");
 
     // A bad bearer token is not rescued by a good cookie.
     let request = browser
@@ -570,6 +571,44 @@ async fn a_bearer_header_is_judged_alone_in_web_mode() {
             .starts_with("Bearer error=\"invalid_token\"")
     );
     assert!(browser.cookie("wos-session").is_some(), "cookie untouched");
+}
+
+#[tokio::test]
+async fn a_bearer_request_leaves_an_expired_browser_session_to_the_browser() {
+    let emu = emulator();
+    let _gate = CLOCK_GATE.write().await;
+    let app = web_app(emu).await;
+    let mut browser = Browser::new(&app);
+    sign_in(&mut browser, &app, emu, "alice@acme.test", None).await;
+    emu.advance(&app.clock, 400).await;
+    let cookie = browser.cookie("wos-session").unwrap().to_owned();
+    let refreshes = emu.authenticate_calls().await;
+
+    // Alice's access token has expired: on its own the cookie would be refreshed. A bearer
+    // request carrying it is judged on the bearer token, and the cookie is not touched.
+    let bob = emu.password_grant("bob@acme.test").await;
+    let token = bob["access_token"].as_str().unwrap();
+    let refreshes_with_bob = emu.authenticate_calls().await;
+    let request = browser
+        .http
+        .get(app.url("/dashboard"))
+        .header("accept", "application/json")
+        .bearer_auth(token);
+    let hop = browser.send(&app.url("/dashboard"), request).await;
+    assert_eq!(hop.status, StatusCode::OK, "{hop:?}");
+    assert_eq!(hop.json()["who"]["user_id"], bob["user"]["id"]);
+    assert!(hop.set_cookies().is_empty(), "{hop:?}");
+    assert_eq!(hop.header("vary"), None, "{hop:?}");
+    assert_eq!(emu.authenticate_calls().await, refreshes_with_bob);
+    assert_eq!(browser.cookie("wos-session"), Some(cookie.as_str()));
+
+    // The browser's own next request refreshes it as usual.
+    let hop = browser.get(&app.url("/dashboard")).await;
+    assert_eq!(hop.status, StatusCode::OK, "{hop:?}");
+    assert!(hop.set_cookie("wos-session").is_some(), "{hop:?}");
+    assert_eq!(hop.header("vary"), Some("Cookie"));
+    assert!(emu.authenticate_calls().await > refreshes_with_bob);
+    assert!(refreshes_with_bob > refreshes, "bob's sign-in was a grant");
 }
 
 #[tokio::test]

@@ -669,8 +669,8 @@ impl KeyStore {
     }
 
     /// Whether [`KeyStore::lookup`] would find `kid` at `now_ms`, without taking a reference
-    /// to the key: the verified-token cache asks this on every hit, with the clock reading
-    /// it also uses for `exp`.
+    /// to the key: the verified-token cache asks this on a hit whose entry predates the
+    /// current [`KeyStore::epoch`], with the clock reading it also uses for `exp`.
     pub(crate) fn is_published(&self, kid: &str, now_ms: u64) -> bool {
         let snap = self.inner.current.load();
         self.usable(&snap, || now_ms) && snap.keys.contains(kid)

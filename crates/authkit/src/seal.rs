@@ -982,10 +982,15 @@ mod tests {
     #[test]
     fn a_flipped_character_in_any_authenticated_field_is_bad_mac() {
         // 1 = password id is covered separately (unknown id); 5 = expiration below.
-        for field in [2, 3, 4, 6, 7] {
-            let tampered = with_field(field, flip_char);
-            let err = unseal_value(&tampered, &pw(), now()).unwrap_err();
-            assert!(matches!(err, SealError::BadMac), "field {field}: {err:?}");
+        // With nothing remembered, and with the genuine seal's keys remembered.
+        let warm = pw();
+        unseal_value(A1_SEAL, &warm, now()).unwrap();
+        for passwords in [pw(), warm] {
+            for field in [2, 3, 4, 6, 7] {
+                let tampered = with_field(field, flip_char);
+                let err = unseal_value(&tampered, &passwords, now()).unwrap_err();
+                assert!(matches!(err, SealError::BadMac), "field {field}: {err:?}");
+            }
         }
     }
 

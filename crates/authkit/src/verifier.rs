@@ -1172,6 +1172,38 @@ mod tests {
     }
 
     #[test]
+    fn a_hit_asks_for_a_recheck_until_restamped_with_the_current_epoch() {
+        let cache = TokenCache::new(64);
+        let hash = cache.key("token").unwrap();
+        cache.insert(
+            hash,
+            Cached {
+                epoch: 1,
+                ..claims(1)
+            },
+        );
+        assert!(cache.get(&hash, 1).unwrap().recheck.is_none(), "same epoch");
+        let stale = cache.get(&hash, 2).unwrap();
+        assert_eq!(stale.recheck.as_deref(), Some("kid"), "the set changed");
+        cache.restamp(&hash, 2);
+        assert!(cache.get(&hash, 2).unwrap().recheck.is_none(), "restamped");
+        // An entry whose key came from a refetch is never trusted on its stamp alone.
+        cache.insert(
+            hash,
+            Cached {
+                epoch: NO_EPOCH,
+                ..claims(1)
+            },
+        );
+        for epoch in [0, 2, NO_EPOCH - 1] {
+            assert!(
+                cache.get(&hash, epoch).unwrap().recheck.is_some(),
+                "{epoch}"
+            );
+        }
+    }
+
+    #[test]
     fn segments_have_exactly_one_encoding() {
         // Both paths: into the stack buffer, and too long for it.
         let ok = |s: &str| {
