@@ -2,7 +2,8 @@
 //! same axum handler called through a `Router` with no auth (`open`, the floor), behind
 //! `AuthKitLayer::bearer` with a repeated token (`bearer_cached`), with no token (the
 //! 401 path, `bearer_missing`), and behind `AuthKitLayer::web` with a repeated session
-//! cookie (`cookie_cached`: unseal + cached verify). The HTTP benchmark (`scripts/run-http.sh`) measures the same
+//! cookie (`cookie_cached`: unseal + cached verify) or the bearer token
+//! (`web_bearer_cached`). The HTTP benchmark (`scripts/run-http.sh`) measures the same
 //! routes over loopback, where the kernel's share hides the layer's; this one shows it.
 //!
 //! Times are thread CPU time, as in `crypto.rs`.
@@ -62,34 +63,48 @@ fn layer(c: &mut C) {
         HeaderValue::from_str(&format!("Bearer {}", f.token())).expect("header value");
     let cookie =
         HeaderValue::from_str(&format!("wos-session={}", f.cookie())).expect("header value");
-    let call = |path: &'static str, token: bool| {
+    // What the request carries: nothing, the bearer token, or the session cookie.
+    #[derive(Clone, Copy)]
+    enum Carry {
+        Nothing,
+        Bearer,
+        Cookie,
+    }
+    let call = |path: &'static str, carry: Carry| {
         let mut request = Request::get(path);
-        if token && path == "/cookie" {
-            request = request.header(header::COOKIE, cookie.clone());
-        } else if token {
-            request = request.header(header::AUTHORIZATION, authorization.clone());
+        match carry {
+            Carry::Nothing => {}
+            Carry::Bearer => {
+                request = request.header(header::AUTHORIZATION, authorization.clone());
+            }
+            Carry::Cookie => request = request.header(header::COOKIE, cookie.clone()),
         }
         let request = request.body(Body::empty()).expect("request");
         rt.block_on(app.clone().oneshot(request))
             .map(|r| r.status())
     };
     // Every case must do what it claims before it is timed.
-    assert_eq!(call("/open", true).ok(), Some(StatusCode::OK));
-    assert_eq!(call("/bearer", true).ok(), Some(StatusCode::OK));
-    assert_eq!(call("/bearer", false).ok(), Some(StatusCode::UNAUTHORIZED));
-    assert_eq!(call("/cookie", true).ok(), Some(StatusCode::OK));
+    assert_eq!(call("/open", Carry::Bearer).ok(), Some(StatusCode::OK));
+    assert_eq!(call("/bearer", Carry::Bearer).ok(), Some(StatusCode::OK));
+    assert_eq!(
+        call("/bearer", Carry::Nothing).ok(),
+        Some(StatusCode::UNAUTHORIZED)
+    );
+    assert_eq!(call("/cookie", Carry::Cookie).ok(), Some(StatusCode::OK));
+    assert_eq!(call("/cookie", Carry::Bearer).ok(), Some(StatusCode::OK));
 
     let mut g = c.benchmark_group("layer");
-    g.bench_function("open", |b| b.iter(|| call(black_box("/open"), true)));
-    g.bench_function("bearer_cached", |b| {
-        b.iter(|| call(black_box("/bearer"), true))
-    });
-    g.bench_function("bearer_missing", |b| {
-        b.iter(|| call(black_box("/bearer"), false))
-    });
-    g.bench_function("cookie_cached", |b| {
-        b.iter(|| call(black_box("/cookie"), true))
-    });
+    let cases = [
+        ("open", "/open", Carry::Bearer),
+        ("bearer_cached", "/bearer", Carry::Bearer),
+        ("bearer_missing", "/bearer", Carry::Nothing),
+        ("cookie_cached", "/cookie", Carry::Cookie),
+        // The web-mode layer given a bearer token (an API client of a web app).
+        ("web_bearer_cached", "/cookie", Carry::Bearer),
+    ];
+    for (id, path, carry) in cases {
+        g.bench_function(id, |b| b.iter(|| call(black_box(path), carry)));
+    }
     g.finish();
 }
 
