@@ -18,6 +18,18 @@ fn absolute(app: &App, location: &str) -> Url {
     Url::parse(&app.base).unwrap().join(location).unwrap()
 }
 
+/// `GET /dashboard` as an API client would send it: JSON wanted, `token` as a bearer
+/// credential, plus whatever cookies `browser` holds.
+async fn dashboard_with_bearer(browser: &mut Browser, app: &App, token: &str) -> Hop {
+    let url = app.url("/dashboard");
+    let request = browser
+        .http
+        .get(&url)
+        .header("accept", "application/json")
+        .bearer_auth(token);
+    browser.send(&url, request).await
+}
+
 #[tokio::test]
 async fn browser_signs_in_refreshes_transparently_and_signs_out() {
     let emu = emulator();
@@ -532,13 +544,7 @@ async fn a_bearer_header_is_judged_alone_in_web_mode() {
     // A backend-style call with an access token and no cookie works.
     let bob = emu.password_grant("bob@acme.test").await;
     let token = bob["access_token"].as_str().unwrap();
-    let request = plain_client()
-        .get(app.url("/dashboard"))
-        .header("accept", "application/json")
-        .bearer_auth(token);
-    let hop = Browser::new(&app)
-        .send(&app.url("/dashboard"), request)
-        .await;
+    let hop = dashboard_with_bearer(&mut Browser::new(&app), &app, token).await;
     assert_eq!(hop.status, StatusCode::OK, "{hop:?}");
     assert_eq!(hop.json()["who"]["user_id"], bob["user"]["id"]);
     // Its answer does not depend on a cookie, and it sets none.
@@ -546,24 +552,14 @@ async fn a_bearer_header_is_judged_alone_in_web_mode() {
     assert_eq!(hop.header("set-cookie"), None, "{hop:?}");
 
     // A good bearer token wins over the browser's own session, which it leaves alone.
-    let request = browser
-        .http
-        .get(app.url("/dashboard"))
-        .header("accept", "application/json")
-        .bearer_auth(token);
-    let hop = browser.send(&app.url("/dashboard"), request).await;
+    let hop = dashboard_with_bearer(&mut browser, &app, token).await;
     assert_eq!(hop.status, StatusCode::OK, "{hop:?}");
     assert_eq!(hop.json()["who"]["user_id"], bob["user"]["id"]);
     assert_eq!(hop.header("set-cookie"), None, "{hop:?}");
     assert_eq!(hop.header("vary"), None, "{hop:?}");
 
     // A bad bearer token is not rescued by a good cookie.
-    let request = browser
-        .http
-        .get(app.url("/dashboard"))
-        .header("accept", "application/json")
-        .bearer_auth("not.a.jwt");
-    let hop = browser.send(&app.url("/dashboard"), request).await;
+    let hop = dashboard_with_bearer(&mut browser, &app, "not.a.jwt").await;
     assert_eq!(hop.status, StatusCode::UNAUTHORIZED, "{hop:?}");
     assert!(
         hop.header("www-authenticate")
@@ -589,12 +585,7 @@ async fn a_bearer_request_leaves_an_expired_browser_session_to_the_browser() {
     let bob = emu.password_grant("bob@acme.test").await;
     let token = bob["access_token"].as_str().unwrap();
     let refreshes_with_bob = emu.authenticate_calls().await;
-    let request = browser
-        .http
-        .get(app.url("/dashboard"))
-        .header("accept", "application/json")
-        .bearer_auth(token);
-    let hop = browser.send(&app.url("/dashboard"), request).await;
+    let hop = dashboard_with_bearer(&mut browser, &app, token).await;
     assert_eq!(hop.status, StatusCode::OK, "{hop:?}");
     assert_eq!(hop.json()["who"]["user_id"], bob["user"]["id"]);
     assert!(hop.set_cookies().is_empty(), "{hop:?}");

@@ -1026,7 +1026,6 @@ const SHARDS: usize = 16;
 
 /// A verified token's claims and the `kid` that signed it: a hit only counts while that
 /// key is still published, so withdrawing a compromised key ends its tokens at once.
-#[derive(Clone)]
 struct Cached {
     claims: Arc<Claims>,
     kid: Arc<str>,
