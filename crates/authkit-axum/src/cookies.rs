@@ -134,7 +134,9 @@ fn is_loopback_host(host: Option<&str>) -> bool {
 pub fn read_cookie<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
     cookie_pairs(headers)
         .find(|(n, _)| *n == name.as_bytes())
-        .and_then(|(_, value)| std::str::from_utf8(value).ok())
+        // A session cookie is ~2-4 KB and read on every request: simdutf8's vectorised
+        // check costs about half of `std::str::from_utf8`'s.
+        .and_then(|(_, value)| simdutf8::basic::from_utf8(value).ok())
 }
 
 /// Names of every cookie in the request that starts with `prefix`. Reads the headers the

@@ -218,11 +218,11 @@ struct Resolved {
 
 impl Inner {
     async fn resolve(&self, headers: &http::HeaderMap) -> Resolved {
-        let bearer = credentials::bearer(headers);
+        let (bearer, header) = credentials::bearer_with_header(headers);
         let carries_bearer = !matches!(bearer, Bearer::None | Bearer::OtherScheme);
         if carries_bearer || self.web.is_none() {
             return Resolved {
-                resolution: self.resolve_bearer(bearer).await,
+                resolution: self.resolve_bearer(bearer, header).await,
                 cookie: CookieUpdate::Keep,
                 via_cookie: false,
             };
@@ -263,14 +263,28 @@ impl Inner {
 
     /// Settles a bearer credential without waiting when it can: every case but an access
     /// token whose key is not loaded yet and an API key (both need WorkOS).
-    fn bearer_now<'a>(&'a self, bearer: Bearer<'a>) -> BearerStep<'a> {
+    /// `header` is the `Authorization` header `bearer` was read from.
+    fn bearer_now<'a>(
+        &'a self,
+        bearer: Bearer<'a>,
+        header: Option<&HeaderValue>,
+    ) -> BearerStep<'a> {
         match bearer {
             Bearer::None => BearerStep::Done(failure(AuthRejection::MissingCredentials)),
             Bearer::Invalid | Bearer::OtherScheme => {
                 BearerStep::Done(failure(AuthRejection::InvalidCredentials))
             }
             Bearer::AccessToken(token) => {
-                match Authenticated::verify_bearer_with_current_keys(&self.verifier, token) {
+                let result = match header {
+                    // The principal shares the header's buffer instead of copying the token.
+                    Some(header) => Authenticated::verify_header_with_current_keys(
+                        &self.verifier,
+                        header,
+                        token,
+                    ),
+                    None => Authenticated::verify_bearer_with_current_keys(&self.verifier, token),
+                };
+                match result {
                     Some(result) => BearerStep::Done(access_token_outcome(result)),
                     None => BearerStep::FetchKeys(token),
                 }
@@ -282,8 +296,8 @@ impl Inner {
         }
     }
 
-    async fn resolve_bearer(&self, bearer: Bearer<'_>) -> Resolution {
-        match self.bearer_now(bearer) {
+    async fn resolve_bearer(&self, bearer: Bearer<'_>, header: Option<&HeaderValue>) -> Resolution {
+        match self.bearer_now(bearer, header) {
             BearerStep::Done(resolution) => resolution,
             BearerStep::FetchKeys(token) => {
                 access_token_outcome(Authenticated::verify_bearer(&self.verifier, token).await)
@@ -407,10 +421,12 @@ where
         // cross-site check (it does not ride on the cookie), and no `Vary: Cookie` (its
         // answer does not depend on one; shared caches do not store answers to requests
         // with `Authorization`).
-        let bearer = credentials::bearer(request.headers());
+        let (bearer, header) = credentials::bearer_with_header(request.headers());
         let judged_on_header =
             self.layer.web.is_none() || !matches!(bearer, Bearer::None | Bearer::OtherScheme);
-        if judged_on_header && let BearerStep::Done(resolution) = self.layer.bearer_now(bearer) {
+        if judged_on_header
+            && let BearerStep::Done(resolution) = self.layer.bearer_now(bearer, header)
+        {
             return match self.layer.admit(&request, resolution) {
                 Admission::Refuse(response) => ResponseFuture::ready(response),
                 Admission::Admit(resolution) => {

@@ -215,13 +215,57 @@ pub struct Authenticated {
     /// request, most often for a bearer token, which carries none.
     user: Option<Box<User>>,
     impersonator: Option<Impersonator>,
-    access_token: String,
+    access_token: TokenText,
+}
+
+/// The text of the access token an [`Authenticated`] was proven by.
+#[derive(Clone)]
+enum TokenText {
+    /// From a session cookie or a token response.
+    Owned(String),
+    /// The tail of an `Authorization` header, from `start` on. A bearer request builds an
+    /// `Authenticated` every time, and sharing the header's buffer (one reference count)
+    /// instead of copying a ~1 KB token was measurable on that path.
+    Header {
+        value: http::HeaderValue,
+        start: usize,
+    },
+}
+
+impl TokenText {
+    /// `token` shared with `value` when it is exactly `value`'s tail (the same bytes in
+    /// memory, not merely equal ones), copied otherwise.
+    fn from_header(value: &http::HeaderValue, token: &str) -> Self {
+        let bytes = value.as_bytes();
+        match bytes.len().checked_sub(token.len()) {
+            // Same address and length: the very bytes the caller checked.
+            Some(start) if std::ptr::eq(&bytes[start..], token.as_bytes()) => TokenText::Header {
+                value: value.clone(),
+                start,
+            },
+            _ => TokenText::Owned(token.to_owned()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            TokenText::Owned(token) => token,
+            // `from_header` only shares bytes that were a `&str`, so this cannot fail; the
+            // check is the price of holding them without `unsafe`, paid only by callers of
+            // `access_token`, not by every request.
+            TokenText::Header { value, start } => value
+                .as_bytes()
+                .get(*start..)
+                .and_then(|tail| std::str::from_utf8(tail).ok())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 impl Authenticated {
     fn new(
         claims: VerifiedClaims,
-        access_token: String,
+        access_token: TokenText,
         user: Option<User>,
         impersonator: Option<Impersonator>,
     ) -> Self {
@@ -283,7 +327,7 @@ impl Authenticated {
     }
     /// The access token, to call a backend with `Authorization: Bearer`.
     pub fn access_token(&self) -> &str {
-        &self.access_token
+        self.access_token.as_str()
     }
     /// When the access token expires.
     pub fn expires_at(&self) -> SystemTime {
@@ -323,8 +367,34 @@ impl Authenticated {
         Some(result.map(|claims| Self::bearer(claims, token)))
     }
 
+    /// [`Authenticated::verify_bearer_with_current_keys`] for a token read from an HTTP
+    /// header: `token` must be the tail of `header` (what follows `Bearer `), whose buffer
+    /// the result then shares rather than copying the token. Any other `token` is verified
+    /// the same and copied.
+    ///
+    /// ```no_run
+    /// # fn demo(verifier: &authkit::verifier::Verifier, header: &http::HeaderValue) {
+    /// use authkit::auth::Authenticated;
+    /// let Ok(text) = header.to_str() else { return };
+    /// if let Some(token) = text.strip_prefix("Bearer ") {
+    ///     let result = Authenticated::verify_header_with_current_keys(verifier, header, token);
+    /// }
+    /// # }
+    /// ```
+    pub fn verify_header_with_current_keys(
+        verifier: &Verifier,
+        header: &http::HeaderValue,
+        token: &str,
+    ) -> Option<Result<Self, VerifyError>> {
+        let result = verifier.verify_with_current_keys(token)?;
+        Some(
+            result
+                .map(|claims| Self::new(claims, TokenText::from_header(header, token), None, None)),
+        )
+    }
+
     fn bearer(claims: VerifiedClaims, token: &str) -> Self {
-        Self::new(claims, token.to_owned(), None, None)
+        Self::new(claims, TokenText::Owned(token.to_owned()), None, None)
     }
 }
 
@@ -899,7 +969,7 @@ impl AuthKit {
                     // The hot path of every signed-in request: move, don't copy.
                     let auth = Authenticated::new(
                         claims,
-                        session.access_token,
+                        TokenText::Owned(session.access_token),
                         session.user,
                         session.impersonator,
                     );
@@ -954,7 +1024,7 @@ impl AuthKit {
                         // it (another request or process has probably rotated it).
                         let auth = Authenticated::new(
                             claims,
-                            session.access_token.clone(),
+                            TokenText::Owned(session.access_token.clone()),
                             session.user.clone(),
                             session.impersonator.clone(),
                         );
@@ -1156,7 +1226,7 @@ impl AuthKit {
         let sealed = sealed.map_err(NewSessionError::Seal)?;
         let auth = Authenticated::new(
             claims,
-            session.access_token,
+            TokenText::Owned(session.access_token),
             session.user,
             session.impersonator,
         );
@@ -1200,4 +1270,37 @@ fn user_matches(session: &Session, claims: &Claims) -> bool {
 fn unix_seconds(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_header_token_is_shared_only_when_it_is_the_headers_own_tail() {
+        let header = http::HeaderValue::from_static("Bearer eyJ.payload.sig");
+        let text = header.to_str().unwrap();
+
+        let tail = &text["Bearer ".len()..];
+        let shared = TokenText::from_header(&header, tail);
+        assert!(matches!(shared, TokenText::Header { start: 7, .. }));
+        assert_eq!(shared.as_str(), "eyJ.payload.sig");
+
+        // The whole value is its own tail too.
+        let whole = TokenText::from_header(&header, text);
+        assert!(matches!(whole, TokenText::Header { start: 0, .. }));
+        assert_eq!(whole.as_str(), text);
+
+        // Equal bytes elsewhere in memory, or a slice that stops short of the end: copied,
+        // and still exactly what the caller passed.
+        let elsewhere = String::from("eyJ.payload.sig");
+        for token in [elsewhere.as_str(), &text[7..14]] {
+            let copied = TokenText::from_header(&header, token);
+            assert!(matches!(copied, TokenText::Owned(_)), "{token}");
+            assert_eq!(copied.as_str(), token);
+        }
+        // Longer than the header.
+        let long = "x".repeat(64);
+        assert_eq!(TokenText::from_header(&header, &long).as_str(), long);
+    }
 }

@@ -526,7 +526,12 @@ impl Verifier {
         let Some(hash) = self.inner.cache.key(token) else {
             return Ok(Prepared::Check(None, parse_token(token, header_buf)?));
         };
-        if let Some(Hit { claims, recheck }) = self.inner.cache.get(&hash, epoch) {
+        if let Some(Hit {
+            claims,
+            exp,
+            recheck,
+        }) = self.inner.cache.get(&hash, epoch)
+        {
             // One clock reading for the key set's age and the token's `exp`.
             let now_ms = self.inner.clock.unix_millis();
             let keys = &self.inner.keys;
@@ -540,7 +545,7 @@ impl Verifier {
                     published
                 }
             };
-            if published && self.before_exp(claims.exp, now_ms) {
+            if published && self.before_exp(exp, now_ms) {
                 self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(Prepared::Done(VerifiedClaims::new(claims, Minted(()))));
             }
@@ -593,6 +598,7 @@ impl Verifier {
         }
         if let Some((hash, epoch)) = hash {
             let entry = Cached {
+                exp: claims.exp,
                 claims: Arc::clone(&claims),
                 kid: key.kid_shared(),
                 epoch,
@@ -1028,6 +1034,9 @@ const SHARDS: usize = 16;
 /// key is still published, so withdrawing a compromised key ends its tokens at once.
 struct Cached {
     claims: Arc<Claims>,
+    /// `claims.exp`, beside the entry: a hit then reads no cache line of the claims but
+    /// their reference count.
+    exp: u64,
     kid: Arc<str>,
     /// The key store's [`KeyStore::epoch`] read before `kid` was found in the set. While
     /// the epoch is unchanged the key is still published and the set need not be read;
@@ -1041,6 +1050,7 @@ const NO_EPOCH: u64 = u64::MAX;
 /// What a cache lookup found.
 struct Hit {
     claims: Arc<Claims>,
+    exp: u64,
     /// `Some(kid)` when the key set changed since the entry was stamped: whether `kid` is
     /// still published must be asked of the set.
     recheck: Option<Arc<str>>,
@@ -1105,6 +1115,7 @@ impl TokenCache {
         }
         let hit = |c: &Cached| Hit {
             claims: Arc::clone(&c.claims),
+            exp: c.exp,
             recheck: (c.epoch != epoch).then(|| Arc::clone(&c.kid)),
         };
         let mut g = self.shard(hash);
@@ -1165,6 +1176,7 @@ mod tests {
     fn claims(exp: u64) -> Cached {
         Cached {
             claims: Arc::new(Claims::new_user_session("i", "u", "s", 0, exp)),
+            exp,
             kid: Arc::from("kid"),
             epoch: 0,
         }
