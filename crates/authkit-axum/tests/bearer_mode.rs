@@ -144,12 +144,20 @@ async fn emulator_token_is_accepted_and_the_handler_sees_the_principal() {
     assert_eq!(who["has_profile"], false, "bearer tokens carry no profile");
     // No cookie is ever written in bearer mode.
     assert!(hop.set_cookies().is_empty());
-    assert_eq!(who["access_token"], alice.as_str(), "first sight: keys fetched");
+    assert_eq!(
+        who["access_token"],
+        alice.as_str(),
+        "first sight: keys fetched"
+    );
     // A repeated token costs no second RSA check, and the principal still hands the token
     // on intact (now shared with the request's header rather than copied).
     let again = api.get("/me", Some(&alice)).await.json();
     assert_eq!(api.verifier.stats().signature_checks, 1);
-    assert_eq!(again["access_token"], alice.as_str(), "settled synchronously");
+    assert_eq!(
+        again["access_token"],
+        alice.as_str(),
+        "settled synchronously"
+    );
     // A lowercase scheme and the token is still exactly the header's tail.
     let lower = api
         .call(http::Method::GET, "/me", Some(&format!("bearer {alice}")))

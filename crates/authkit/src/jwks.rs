@@ -170,8 +170,14 @@ pub enum JwksError {
 /// The RS256 keys of one JWKS document, by `kid`.
 #[derive(Default, Clone)]
 pub struct KeySet {
-    keys: HashMap<Arc<str>, Arc<VerifyingKey>>,
+    keys: KeyMap,
 }
+
+/// Keys by kid, hashed with foldhash rather than SipHash (about 30 ns less per uncached
+/// verification). The kid is the attacker's, but lookups never insert: however it
+/// hashes, a probe can only meet the handful of keys the JWKS holds, so a DoS-resistant
+/// hash buys nothing here.
+type KeyMap = HashMap<Arc<str>, Arc<VerifyingKey>, foldhash::fast::RandomState>;
 
 impl KeySet {
     /// An empty set (every lookup misses).
@@ -188,7 +194,7 @@ impl KeySet {
             .get("keys")
             .and_then(Value::as_array)
             .ok_or(JwksError::NotJwks)?;
-        let mut keys: HashMap<Arc<str>, Arc<VerifyingKey>> = HashMap::new();
+        let mut keys = KeyMap::default();
         let mut duplicates: Vec<Arc<str>> = Vec::new();
         let mut dropped = 0usize;
         for entry in entries {
