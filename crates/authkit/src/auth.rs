@@ -208,6 +208,13 @@ pub struct CallbackFailure {
 
 /// A signed-in principal, built only from verified claims (plus the user object and
 /// impersonator of the session cookie). `Debug` redacts the access token.
+///
+/// One built from a request's `Authorization` header
+/// ([`Authenticated::verify_header_with_current_keys`], which `authkit-axum` uses) shares
+/// that header's buffer for its token, and with it the request head the HTTP server read
+/// (8 KiB or more with hyper). That costs nothing while the request runs; to keep the
+/// principal beyond it (a cache, a background task), keep [`Authenticated::detach`]ed
+/// copy instead.
 #[derive(Clone)]
 pub struct Authenticated {
     claims: VerifiedClaims,
@@ -250,14 +257,22 @@ impl TokenText {
     fn as_str(&self) -> &str {
         match self {
             TokenText::Owned(token) => token,
-            // `from_header` only shares bytes that were a `&str`, so this cannot fail; the
-            // check is the price of holding them without `unsafe`, paid only by callers of
-            // `access_token`, not by every request.
-            TokenText::Header { value, start } => value
-                .as_bytes()
-                .get(*start..)
-                .and_then(|tail| std::str::from_utf8(tail).ok())
-                .unwrap_or_default(),
+            // The check is the price of holding the bytes without `unsafe`, paid by callers
+            // of `access_token`, not by every request.
+            TokenText::Header { value, start } => {
+                match value
+                    .as_bytes()
+                    .get(*start..)
+                    .map(simdutf8::basic::from_utf8)
+                {
+                    Some(Ok(token)) => token,
+                    // `from_header` only shares bytes that were a `&str`.
+                    _ => {
+                        debug_assert!(false, "a shared token is no longer its header's tail");
+                        ""
+                    }
+                }
+            }
         }
     }
 }
@@ -329,6 +344,14 @@ impl Authenticated {
     pub fn access_token(&self) -> &str {
         self.access_token.as_str()
     }
+    /// The same principal holding its own copy of the token, so that keeping it does not
+    /// keep the request's header buffer alive (see [`Authenticated`]).
+    pub fn detach(mut self) -> Self {
+        if let TokenText::Header { .. } = self.access_token {
+            self.access_token = TokenText::Owned(self.access_token.as_str().to_owned());
+        }
+        self
+    }
     /// When the access token expires.
     pub fn expires_at(&self) -> SystemTime {
         self.claims.expires_at()
@@ -368,17 +391,25 @@ impl Authenticated {
     }
 
     /// [`Authenticated::verify_bearer_with_current_keys`] for a token read from an HTTP
-    /// header: `token` must be the tail of `header` (what follows `Bearer `), whose buffer
-    /// the result then shares rather than copying the token. Any other `token` is verified
-    /// the same and copied.
+    /// header: when `token` is the tail of `header` (what follows `Bearer `, borrowed from
+    /// it), the result shares the header's buffer rather than copying the token (see
+    /// [`Authenticated`] on keeping one). Any other `token` is verified the same and
+    /// copied. `None` means the token's key is not loaded yet: [`Authenticated::verify_bearer`]
+    /// may fetch it.
     ///
-    /// ```no_run
-    /// # fn demo(verifier: &authkit::verifier::Verifier, header: &http::HeaderValue) {
+    /// ```
+    /// # async fn demo(verifier: &authkit::verifier::Verifier, header: &http::HeaderValue)
+    /// #     -> Result<(), authkit::verifier::VerifyError> {
     /// use authkit::auth::Authenticated;
-    /// let Ok(text) = header.to_str() else { return };
-    /// if let Some(token) = text.strip_prefix("Bearer ") {
-    ///     let result = Authenticated::verify_header_with_current_keys(verifier, header, token);
-    /// }
+    /// let Some(token) = header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")) else {
+    ///     return Ok(());
+    /// };
+    /// let auth = match Authenticated::verify_header_with_current_keys(verifier, header, token) {
+    ///     Some(result) => result?,
+    ///     None => Authenticated::verify_bearer(verifier, token).await?,
+    /// };
+    /// println!("{}", auth.user_id());
+    /// # Ok(())
     /// # }
     /// ```
     pub fn verify_header_with_current_keys(
@@ -1301,6 +1332,18 @@ mod tests {
         }
         // Longer than the header.
         let long = "x".repeat(64);
-        assert_eq!(TokenText::from_header(&header, &long).as_str(), long);
+        let copied = TokenText::from_header(&header, &long);
+        assert!(matches!(copied, TokenText::Owned(_)));
+        assert_eq!(copied.as_str(), long);
+    }
+
+    #[test]
+    fn a_shared_token_reads_back_after_bytes_that_are_not_utf8() {
+        // obs-text before the token: the header as a whole is no `str`, its tail is.
+        let header = http::HeaderValue::from_bytes(b"X\xff eyJ.p.s").unwrap();
+        let token = std::str::from_utf8(&header.as_bytes()[3..]).unwrap();
+        let shared = TokenText::from_header(&header, token);
+        assert!(matches!(shared, TokenText::Header { start: 3, .. }));
+        assert_eq!(shared.as_str(), "eyJ.p.s");
     }
 }

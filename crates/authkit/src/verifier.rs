@@ -1034,8 +1034,8 @@ const SHARDS: usize = 16;
 /// key is still published, so withdrawing a compromised key ends its tokens at once.
 struct Cached {
     claims: Arc<Claims>,
-    /// `claims.exp`, beside the entry: a hit then reads no cache line of the claims but
-    /// their reference count.
+    /// `claims.exp`, beside the entry, so a hit's expiry check reads the entry it already
+    /// holds rather than the claims (their reference count is all a hit touches there).
     exp: u64,
     kid: Arc<str>,
     /// The key store's [`KeyStore::epoch`] read before `kid` was found in the set. While

@@ -333,6 +333,43 @@ async fn valid_token_yields_typed_claims() {
     );
 }
 
+#[test]
+fn a_principal_verified_from_a_header_hands_on_the_exact_token_before_and_after_detach() {
+    use authkit::auth::Authenticated;
+    let clock = ManualClock::at_unix_seconds(T0);
+    let v = fixed_verifier(&clock);
+    let token = keys().a.token(&user_claims(T0));
+    let header = http::HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+    let tail = &header.to_str().unwrap()["Bearer ".len()..];
+    // First sight (RSA) and a cache hit: the same principal either way.
+    for _ in 0..2 {
+        let auth = Authenticated::verify_header_with_current_keys(&v, &header, tail)
+            .expect("key loaded")
+            .unwrap();
+        assert_eq!(auth.user_id(), "user_01");
+        assert_eq!(auth.access_token(), token);
+        let detached = auth.clone().detach();
+        drop(auth);
+        assert_eq!(detached.access_token(), token);
+    }
+    assert_eq!(v.stats().signature_checks, 1);
+    // A token that is not the header's tail is verified as itself, not as the header's.
+    let other = keys()
+        .a
+        .token(&with(user_claims(T0), "sub", json!("user_02")));
+    let auth = Authenticated::verify_header_with_current_keys(&v, &header, &other)
+        .expect("key loaded")
+        .unwrap();
+    assert_eq!(auth.user_id(), "user_02");
+    assert_eq!(auth.access_token(), other);
+    // A forged token never becomes a principal, whatever header it came with.
+    let forged = keys().attacker.token(&user_claims(T0));
+    assert!(matches!(
+        Authenticated::verify_header_with_current_keys(&v, &header, &forged),
+        Some(Err(_)) | None
+    ));
+}
+
 #[tokio::test]
 async fn repeated_token_is_served_from_the_cache_without_rsa_work() {
     let clock = ManualClock::at_unix_seconds(T0);
