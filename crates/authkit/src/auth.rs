@@ -213,8 +213,8 @@ pub struct CallbackFailure {
 /// ([`Authenticated::verify_header_with_current_keys`], which `authkit-axum` uses) shares
 /// that header's buffer for its token, and with it the request head the HTTP server read
 /// (8 KiB or more with hyper). That costs nothing while the request runs; to keep the
-/// principal beyond it (a cache, a background task), keep [`Authenticated::detach`]ed
-/// copy instead.
+/// principal beyond it (a cache, a background task), keep what [`Authenticated::detach`]
+/// returns instead.
 #[derive(Clone)]
 pub struct Authenticated {
     claims: VerifiedClaims,
