@@ -91,13 +91,16 @@ impl Web {
             *request.method(),
             http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::TRACE
         );
+        if safe {
+            return Ok(());
+        }
         let headers = request.headers();
         let rides_on_cookie = read_cookie(headers, self.cookies.name()).is_some()
             && matches!(
                 credentials::bearer(headers),
                 Bearer::None | Bearer::OtherScheme
             );
-        if safe || !rides_on_cookie {
+        if !rides_on_cookie {
             return Ok(());
         }
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());

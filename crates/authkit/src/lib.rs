@@ -22,3 +22,5 @@ pub mod clock;
 pub mod jwks;
 pub mod refresh;
 pub mod verifier;
+
+mod generations;

@@ -36,7 +36,8 @@
 //! of a MAC check (~400k guesses/s/core). Passwords must be at least 32 characters (enforced)
 //! and should be random (for example 32 bytes from a CSPRNG, base64-encoded), never a phrase.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -53,6 +54,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
+
+use crate::generations::Generations;
 
 /// The iron MAC prefix (`Fe26` + MAC format version 2).
 pub const MAC_PREFIX: &str = "Fe26.2";
@@ -193,17 +196,20 @@ impl Password {
 /// (the browser sends them straight back), so forged cookies cannot fill it. A derived key
 /// is exactly as secret as the password it sits next to. PBKDF2 does not depend on which of
 /// the two keys a salt is for, so one map serves both. Bounded by two generations, like the
-/// verified-token cache; the standard `HashMap`'s keyed hash keeps salt floods from
+/// verified-token cache; the standard library's keyed SipHash keeps salt floods from
 /// colliding.
-#[derive(Default)]
 struct DerivedKeys {
-    generations: Mutex<KeyGenerations>,
+    generations: Mutex<KeysBySalt>,
 }
 
-#[derive(Default)]
-struct KeyGenerations {
-    current: HashMap<Box<str>, [u8; KEY_LEN]>,
-    previous: HashMap<Box<str>, [u8; KEY_LEN]>,
+type KeysBySalt = Generations<Box<str>, [u8; KEY_LEN], RandomState>;
+
+impl Default for DerivedKeys {
+    fn default() -> Self {
+        Self {
+            generations: Mutex::new(KeysBySalt::new(DERIVED_KEYS_PER_GENERATION)),
+        }
+    }
 }
 
 /// Salts per generation: with two generations, up to 4,096 recent cookies per password
@@ -211,20 +217,14 @@ struct KeyGenerations {
 const DERIVED_KEYS_PER_GENERATION: usize = 2048;
 
 impl DerivedKeys {
-    fn lock(&self) -> std::sync::MutexGuard<'_, KeyGenerations> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, KeysBySalt> {
         self.generations
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn get(&self, salt: &str) -> Option<[u8; KEY_LEN]> {
-        let mut g = self.lock();
-        if let Some(key) = g.current.get(salt) {
-            return Some(*key);
-        }
-        let (salt, key) = g.previous.remove_entry(salt)?;
-        g.insert(salt, key);
-        Some(key)
+        self.lock().get_with(salt, |key| *key)
     }
 
     fn insert(&self, salt: &str, key: &[u8; KEY_LEN]) {
@@ -233,17 +233,7 @@ impl DerivedKeys {
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        let g = self.lock();
-        g.current.len() + g.previous.len()
-    }
-}
-
-impl KeyGenerations {
-    fn insert(&mut self, salt: Box<str>, key: [u8; KEY_LEN]) {
-        if self.current.len() >= DERIVED_KEYS_PER_GENERATION && !self.current.contains_key(&salt) {
-            self.previous = std::mem::take(&mut self.current);
-        }
-        self.current.insert(salt, key);
+        self.lock().len()
     }
 }
 

@@ -36,15 +36,12 @@
 //! 60 s before `exp`, so the leeway is almost never what keeps a session alive.
 //!
 //! # Cache
-//! The verified-token cache is a small hand-written sharded map (16 shards, each with two
-//! generations: a full "current" generation becomes "previous" and the old "previous" is
-//! dropped). That approximates LRU with O(1) work and no extra dependency; a hit in the
-//! previous generation is promoted. Entries are re-checked against `exp` on every hit. A
+//! The verified-token cache is 16 shards, each a two-generation map (`crate::generations`:
+//! approximately LRU with O(1) work, at most twice its capacity) behind its own lock. Entries are re-checked against `exp` on every hit. A
 //! key removed from the JWKS keeps already-cached tokens valid until they expire (5 min
 //! for WorkOS tokens).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::mem::MaybeUninit;
@@ -59,6 +56,7 @@ use url::Url;
 
 use crate::claims::{ClaimName, Claims, ExpiredClaims, VerifiedClaims, parse_claims};
 use crate::clock::{SharedClock, SystemClock};
+use crate::generations::Generations;
 use crate::jwks::{KeyStore, Lookup, MAX_KID_LEN, RefresherHandle, VerifyingKey};
 
 /// Longest token accepted, in bytes (checked before any other work).
@@ -1026,8 +1024,6 @@ impl Hasher for PassThroughHasher {
     }
 }
 
-type HashMapFast<V> = HashMap<TokenHash, V, BuildHasherDefault<PassThroughHasher>>;
-
 const SHARDS: usize = 16;
 
 /// A verified token's claims and the `kid` that signed it: a hit only counts while that
@@ -1056,16 +1052,12 @@ struct Hit {
     recheck: Option<Arc<str>>,
 }
 
-#[derive(Default)]
-struct Generations {
-    current: HashMapFast<Cached>,
-    previous: HashMapFast<Cached>,
-}
+type Shard = Generations<TokenHash, Cached, BuildHasherDefault<PassThroughHasher>>;
 
 struct TokenCache {
     /// `None` when the cache is off.
     keyer: Option<TokenKeyer>,
-    shards: Vec<Mutex<Generations>>,
+    shards: Vec<Mutex<Shard>>,
     /// Entries per generation per shard; 0 disables the cache.
     generation_cap: usize,
 }
@@ -1091,7 +1083,7 @@ impl TokenCache {
         Self {
             keyer,
             shards: (0..SHARDS)
-                .map(|_| Mutex::new(Generations::default()))
+                .map(|_| Mutex::new(Shard::new(generation_cap)))
                 .collect(),
             generation_cap,
         }
@@ -1102,7 +1094,7 @@ impl TokenCache {
         self.keyer.as_ref()?.of(token)
     }
 
-    fn shard(&self, hash: &TokenHash) -> std::sync::MutexGuard<'_, Generations> {
+    fn shard(&self, hash: &TokenHash) -> std::sync::MutexGuard<'_, Shard> {
         self.shards[hash.shard()]
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -1118,20 +1110,12 @@ impl TokenCache {
             exp: c.exp,
             recheck: (c.epoch != epoch).then(|| Arc::clone(&c.kid)),
         };
-        let mut g = self.shard(hash);
-        if let Some(c) = g.current.get(hash) {
-            return Some(hit(c));
-        }
-        let promoted = g.previous.remove(hash)?;
-        let found = hit(&promoted);
-        Self::insert_locked(&mut g, self.generation_cap, *hash, promoted);
-        Some(found)
+        self.shard(hash).get_with(hash, hit)
     }
 
     /// Records that the entry's key was found published at `epoch`.
     fn restamp(&self, hash: &TokenHash, epoch: u64) {
-        let mut g = self.shard(hash);
-        if let Some(c) = g.current.get_mut(hash) {
+        if let Some(c) = self.shard(hash).current_mut(hash) {
             c.epoch = epoch;
         }
     }
@@ -1140,31 +1124,18 @@ impl TokenCache {
         if self.generation_cap == 0 {
             return;
         }
-        let mut g = self.shard(&hash);
-        Self::insert_locked(&mut g, self.generation_cap, hash, claims);
-    }
-
-    fn insert_locked(g: &mut Generations, cap: usize, hash: TokenHash, claims: Cached) {
-        if g.current.len() >= cap && !g.current.contains_key(&hash) {
-            g.previous = std::mem::take(&mut g.current);
-        }
-        g.current.insert(hash, claims);
+        self.shard(&hash).insert(hash, claims);
     }
 
     fn remove(&self, hash: &TokenHash) {
-        let mut g = self.shard(hash);
-        g.current.remove(hash);
-        g.previous.remove(hash);
+        self.shard(hash).remove(hash);
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| {
-                let g = s.lock().unwrap_or_else(|p| p.into_inner());
-                g.current.len() + g.previous.len()
-            })
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
             .sum()
     }
 }
