@@ -171,6 +171,19 @@ pub enum JwksError {
 #[derive(Default, Clone)]
 pub struct KeySet {
     keys: KeyMap,
+    /// Each key by the base64url form of the header WorkOS signs with,
+    /// `{"alg":"RS256","kid":"<kid>"}`: see [`KeySet::by_canonical_header`].
+    headers: Vec<(Box<str>, Arc<VerifyingKey>)>,
+}
+
+/// The encoded header `{"alg":"RS256","kid":"<kid>"}` as WorkOS writes it, when `kid` can
+/// stand in JSON unescaped (no quote, backslash or control character).
+pub(crate) fn canonical_header(kid: &str) -> Option<Box<str>> {
+    if kid.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        return None;
+    }
+    let json = format!(r#"{{"alg":"RS256","kid":"{kid}"}}"#);
+    Some(URL_SAFE_NO_PAD.encode(json).into_boxed_str())
 }
 
 /// Keys by kid, hashed with foldhash rather than SipHash (about 30 ns less per uncached
@@ -223,18 +236,25 @@ impl KeySet {
         if keys.is_empty() {
             return Err(JwksError::NoUsableKeys { dropped });
         }
-        Ok(Self { keys })
+        Ok(Self::indexed(keys))
+    }
+
+    fn indexed(keys: KeyMap) -> Self {
+        let headers = keys
+            .values()
+            .filter_map(|key| Some((canonical_header(key.kid())?, Arc::clone(key))))
+            .collect();
+        Self { keys, headers }
     }
 
     /// A set made of already-built keys (a later key with the same kid replaces an
     /// earlier one).
     pub fn from_keys(keys: impl IntoIterator<Item = VerifyingKey>) -> Self {
-        Self {
-            keys: keys
-                .into_iter()
+        Self::indexed(
+            keys.into_iter()
                 .map(|k| (k.kid.clone(), Arc::new(k)))
                 .collect(),
-        }
+        )
     }
 
     /// Whether the set has a key for `kid`.
@@ -245,6 +265,21 @@ impl KeySet {
     /// The key with exactly this kid.
     pub fn get(&self, kid: &str) -> Option<&Arc<VerifyingKey>> {
         self.keys.get(kid)
+    }
+
+    /// The key whose kid `segment` names when `segment` is, byte for byte, the encoded
+    /// header WorkOS signs with (`{"alg":"RS256","kid":"<kid>"}`, base64url). Decoding
+    /// and parsing that header gives the same key, so this lets the verifier skip both for
+    /// the header nearly every token carries; any other header, however equivalent, is
+    /// `None` here and is decoded and checked in full.
+    ///
+    /// A linear scan, length first: a JWKS holds a handful of keys, and the header is the
+    /// attacker's but can only be compared with the set's own.
+    pub(crate) fn by_canonical_header(&self, segment: &str) -> Option<&Arc<VerifyingKey>> {
+        self.headers
+            .iter()
+            .find(|(header, _)| **header == *segment)
+            .map(|(_, key)| key)
     }
 
     /// Number of keys.
@@ -674,6 +709,16 @@ impl KeyStore {
         }
     }
 
+    /// [`KeyStore::lookup`] by the token's encoded header rather than its kid: the key
+    /// when the header is the canonical one of a key of a usable current set (see
+    /// [`KeySet::by_canonical_header`]), else `None`, and the caller decodes the header.
+    pub(crate) fn lookup_canonical_header(&self, segment: &str) -> Option<Arc<VerifyingKey>> {
+        let snap = self.inner.current.load();
+        let key = snap.keys.by_canonical_header(segment)?;
+        self.usable(&snap, || self.inner.clock.unix_millis())
+            .then(|| Arc::clone(key))
+    }
+
     /// Whether [`KeyStore::lookup`] would find `kid` at `now_ms`, without taking a reference
     /// to the key: the verified-token cache asks this on a hit whose entry predates the
     /// current [`KeyStore::epoch`], with the clock reading it also uses for `exp`.
@@ -927,6 +972,28 @@ mod tests {
             .get("sso_oidc_key_pair_01JXWR786PFV2T6FAANMCKF8TT")
             .unwrap();
         assert_eq!(key.modulus_bits(), 2048);
+    }
+
+    #[test]
+    fn the_real_workos_token_header_is_the_canonical_header_of_its_key() {
+        let set = KeySet::from_jwks_json(WORKOS_JWKS.as_bytes()).unwrap();
+        let token = include_str!("../tests/fixtures/workos_token_2025_09.jwt");
+        let header = token.split('.').next().unwrap();
+        let key = set.by_canonical_header(header).expect("canonical header");
+        assert_eq!(key.kid(), "sso_oidc_key_pair_01JXWR786PFV2T6FAANMCKF8TT");
+        // The same header with other bytes (members swapped) is not the canonical one.
+        let swapped = URL_SAFE_NO_PAD
+            .encode(r#"{"kid":"sso_oidc_key_pair_01JXWR786PFV2T6FAANMCKF8TT","alg":"RS256"}"#);
+        assert!(set.by_canonical_header(&swapped).is_none());
+        assert!(set.by_canonical_header("").is_none());
+    }
+
+    #[test]
+    fn a_kid_that_json_must_escape_has_no_canonical_header() {
+        for kid in ["a\"b", "a\\b", "tab\there"] {
+            assert_eq!(canonical_header(kid), None, "{kid:?}");
+        }
+        assert!(canonical_header("caf\u{e9}").is_some());
     }
 
     fn with_entry(f: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Vec<u8> {

@@ -333,6 +333,41 @@ async fn valid_token_yields_typed_claims() {
     );
 }
 
+#[tokio::test]
+async fn every_header_for_a_key_verifies_the_same_whether_or_not_it_is_the_canonical_one() {
+    // The canonical `{"alg":"RS256","kid":"…"}` bytes find their key without being decoded
+    // (jwks::KeySet::by_canonical_header); equivalent headers with other bytes are decoded
+    // and checked in full, and must come to the same answer.
+    let clock = ManualClock::at_unix_seconds(T0);
+    let v = fixed_verifier(&clock);
+    let (a, b) = (&keys().a, &keys().b);
+    let claims = user_claims(T0);
+    let payload = serde_json::to_vec(&claims).unwrap();
+    for header in [
+        format!(r#"{{"alg":"RS256","kid":"{}"}}"#, a.kid),
+        format!(r#"{{"kid":"{}","alg":"RS256"}}"#, a.kid),
+        format!(r#"{{"alg":"RS256","kid":"{}","typ":"JWT"}}"#, a.kid),
+        format!(r#"{{ "alg": "RS256", "kid": "{}" }}"#, a.kid),
+    ] {
+        let verified = v.verify(&a.sign_raw(header.as_bytes(), &payload)).await;
+        assert_eq!(verified.unwrap().user_id(), "user_01", "{header}");
+    }
+    // Key a's canonical header on a token key b signed: the header picks the key, the
+    // signature still decides.
+    let forged = v.verify(&b.sign(&a.header(), &claims)).await;
+    assert!(
+        matches!(forged, Err(VerifyError::BadSignature)),
+        "{forged:?}"
+    );
+    // A canonical header for a kid the set does not hold is an unknown key.
+    let unknown = v.verify(&b.token(&claims)).await;
+    assert!(
+        matches!(unknown, Err(VerifyError::UnknownKey)),
+        "{unknown:?}"
+    );
+    assert_eq!(v.stats().signature_checks, 5);
+}
+
 #[test]
 fn a_principal_verified_from_a_header_hands_on_the_exact_token_before_and_after_detach() {
     use authkit::auth::Authenticated;
