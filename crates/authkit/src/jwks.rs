@@ -699,8 +699,18 @@ impl KeyStore {
 
     /// Non-blocking lookup: never fetches, never waits.
     pub fn lookup(&self, kid: &str) -> Lookup {
+        self.lookup_with(kid, || self.inner.clock.unix_millis())
+    }
+
+    /// [`KeyStore::lookup`] with the caller's clock reading (the verifier takes one per
+    /// token for every time check).
+    pub(crate) fn lookup_at(&self, kid: &str, now_ms: u64) -> Lookup {
+        self.lookup_with(kid, || now_ms)
+    }
+
+    fn lookup_with(&self, kid: &str, now_ms: impl FnOnce() -> u64) -> Lookup {
         let snap = self.inner.current.load();
-        if !self.usable(&snap, || self.inner.clock.unix_millis()) {
+        if !self.usable(&snap, now_ms) {
             return Lookup::Unavailable;
         }
         match snap.keys.get(kid) {
@@ -712,11 +722,14 @@ impl KeyStore {
     /// [`KeyStore::lookup`] by the token's encoded header rather than its kid: the key
     /// when the header is the canonical one of a key of a usable current set (see
     /// [`KeySet::by_canonical_header`]), else `None`, and the caller decodes the header.
-    pub(crate) fn lookup_canonical_header(&self, segment: &str) -> Option<Arc<VerifyingKey>> {
+    pub(crate) fn lookup_canonical_header(
+        &self,
+        segment: &str,
+        now_ms: u64,
+    ) -> Option<Arc<VerifyingKey>> {
         let snap = self.inner.current.load();
         let key = snap.keys.by_canonical_header(segment)?;
-        self.usable(&snap, || self.inner.clock.unix_millis())
-            .then(|| Arc::clone(key))
+        self.usable(&snap, || now_ms).then(|| Arc::clone(key))
     }
 
     /// Whether [`KeyStore::lookup`] would find `kid` at `now_ms`, without taking a reference

@@ -475,10 +475,13 @@ impl Verifier {
     fn attempt(&self, token: &str, key: Option<Arc<VerifyingKey>>) -> Attempt {
         // Read before any key is looked up: see `Cached::epoch`.
         let epoch = self.inner.keys.epoch();
+        // One clock reading for every time check of this attempt: the cache entry's `exp`,
+        // the key set's age, the token's `exp`, `nbf` and `iat`.
+        let now_ms = self.inner.clock.unix_millis();
         let mut header_buf = segment_buf::<HEADER_BUF>();
         // A key found by a refetch is checked against the header's kid, not its bytes.
         let current = key.is_none().then_some(&self.inner.keys);
-        let (hash, parsed) = match self.prepare(token, epoch, current, &mut header_buf) {
+        let (hash, parsed) = match self.prepare(token, epoch, now_ms, current, &mut header_buf) {
             Ok(Prepared::Done(claims)) => return Attempt::Done(Ok(claims)),
             Ok(Prepared::Check(hash, parsed)) => (hash, parsed),
             Err(e) => return Attempt::Done(Err(e)),
@@ -491,7 +494,7 @@ impl Verifier {
             // Found by a refetch, maybe in a set older or newer than `epoch`.
             (Some(key), _) => (key, NO_EPOCH),
             (None, HeaderKey::Known(key)) => (key, epoch),
-            (None, HeaderKey::Kid(kid)) => match self.inner.keys.lookup(&kid) {
+            (None, HeaderKey::Kid(kid)) => match self.inner.keys.lookup_at(&kid, now_ms) {
                 Lookup::Found(key) => (key, epoch),
                 miss => {
                     return Attempt::KeyMissing {
@@ -502,7 +505,7 @@ impl Verifier {
             },
         };
         let hash = hash.map(|hash| (hash, stamp));
-        Attempt::Done(self.finish(hash, &segments, &key))
+        Attempt::Done(self.finish(hash, &segments, &key, now_ms))
     }
 
     /// The key store (for start-up loading with [`KeyStore::refresh`] and monitoring).
@@ -534,6 +537,7 @@ impl Verifier {
         &self,
         token: &'t str,
         epoch: u64,
+        now_ms: u64,
         current: Option<&KeyStore>,
         header_buf: &'b mut SegmentBuf<HEADER_BUF>,
     ) -> Result<Prepared<'t, 'b>, VerifyError> {
@@ -546,7 +550,7 @@ impl Verifier {
         let Some(hash) = self.inner.cache.key(token) else {
             return Ok(Prepared::Check(
                 None,
-                parse_token(token, current, header_buf)?,
+                parse_token(token, now_ms, current, header_buf)?,
             ));
         };
         if let Some(Hit {
@@ -555,8 +559,6 @@ impl Verifier {
             recheck,
         }) = self.inner.cache.get(&hash, epoch)
         {
-            // One clock reading for the key set's age and the token's `exp`.
-            let now_ms = self.inner.clock.unix_millis();
             let keys = &self.inner.keys;
             let published = match recheck {
                 None => keys.is_usable_at(now_ms),
@@ -576,7 +578,7 @@ impl Verifier {
         }
         Ok(Prepared::Check(
             Some(hash),
-            parse_token(token, current, header_buf)?,
+            parse_token(token, now_ms, current, header_buf)?,
         ))
     }
 
@@ -586,6 +588,7 @@ impl Verifier {
         hash: Option<(TokenHash, u64)>,
         parsed: &Segments<'_>,
         key: &VerifyingKey,
+        now_ms: u64,
     ) -> Result<VerifiedClaims, VerifyError> {
         if parsed.signature.is_empty() {
             return Err(VerifyError::Malformed("missing signature"));
@@ -612,8 +615,6 @@ impl Verifier {
                 "payload is not valid claims JSON"
             })
         })?;
-        // One clock read for every time check of this token.
-        let now_ms = self.inner.clock.unix_millis();
         self.check_claims(&claims, now_ms)?;
         let claims = Arc::new(claims);
         if !self.before_exp(claims.exp, now_ms) {
@@ -735,6 +736,7 @@ fn decode_segment<'b>(
 /// see [`crate::jwks::KeySet::by_canonical_header`].
 fn parse_token<'t, 'b>(
     token: &'t str,
+    now_ms: u64,
     current: Option<&KeyStore>,
     header_buf: &'b mut SegmentBuf<HEADER_BUF>,
 ) -> Result<Parsed<'t, 'b>, VerifyError> {
@@ -759,7 +761,7 @@ fn parse_token<'t, 'b>(
         payload,
         signature,
     };
-    if let Some(key) = current.and_then(|keys| keys.lookup_canonical_header(header)) {
+    if let Some(key) = current.and_then(|keys| keys.lookup_canonical_header(header, now_ms)) {
         return Ok(Parsed {
             segments,
             key: HeaderKey::Known(key),
