@@ -12,7 +12,8 @@
 # Times are CPU time of the measuring thread (Rust) / process (Node) unless
 # AUTHKIT_BENCH_CLOCK=wall: on a shared machine wall time counts other processes' slices.
 #
-# Output: the table on stdout; raw results under target/bench-crypto/ (criterion baselines
+# Output: the table on stdout, then the interleaved uncached ratio (benches/paired.rs);
+# raw results under target/bench-crypto/ (criterion baselines
 # run1..runN under target/criterion/, node-N.json, fixture.json).
 set -euo pipefail
 
@@ -36,7 +37,7 @@ mkdir -p "$out"
 command -v taskset >/dev/null || { echo "taskset (util-linux) is required" >&2; exit 1; }
 
 echo "== building (bench profile)" >&2
-cargo bench -p authkit-bench --bench crypto --no-run >&2
+cargo bench -p authkit-bench --bench crypto --bench paired --no-run >&2
 cargo build -q -p authkit-bench --bin fixture --bin report >&2
 
 echo "== fixture" >&2
@@ -63,8 +64,15 @@ for i in $(seq 1 "$RUNS"); do
   fi
 done
 
+echo "== uncached verification, interleaved with its floor (benches/paired.rs) on cpu $CPU" >&2
+paired_rounds=2000
+[ "${QUICK:-0}" = 1 ] && paired_rounds=50
+ROUNDS=$paired_rounds taskset -c "$CPU" cargo bench -q -p authkit-bench --bench paired >"$out/paired.txt"
+
 {
   echo "<!-- $(date -u +%Y-%m-%dT%H:%MZ), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), nproc=$(nproc), $(rustc --version), node $(node --version 2>/dev/null || echo n/a), RUNS=$RUNS, taskset -c $CPU, clock ${AUTHKIT_BENCH_CLOCK:-cpu}, load average at end: $(cut -d' ' -f1-3 /proc/loadavg) -->"
   echo
   "$target/debug/report" "$target/criterion" "$(IFS=,; echo "${baselines[*]}")" "${node_files[@]}"
+  echo
+  cat "$out/paired.txt"
 } | tee "$out/table.md"
