@@ -34,6 +34,7 @@ fn main() {
         Err(_) if benching => 2_000,
         Err(_) => 3,
     };
+    assert!(rounds > 0, "ROUNDS must be at least 1");
     let f = Fixture::from_env().expect("fixture (see AUTHKIT_BENCH_FIXTURE)");
     let input = f.signing_input().as_bytes().to_vec();
     let sig = f.signature();
@@ -52,11 +53,17 @@ fn main() {
         }
         clock.end(start)
     };
+    // Failures are counted outside the timed calls' results, so an expired fixture or a
+    // refused token cannot go unnoticed while its (cheaper) error path is timed.
+    let failures = std::cell::Cell::new(0u64);
     let run_floor = || {
-        let _ = black_box(&floor).verify_sig(black_box(&input), black_box(&sig));
+        let ok =
+            black_box(black_box(&floor).verify_sig(black_box(&input), black_box(&sig))).is_ok();
+        failures.set(failures.get() + u64::from(!ok));
     };
     let run_authkit = || {
-        let _ = verifier.verify_without_fetch(black_box(&token));
+        let ok = black_box(verifier.verify_without_fetch(black_box(&token))).is_ok();
+        failures.set(failures.get() + u64::from(!ok));
     };
     // Warm-up.
     for _ in 0..rounds.min(50) {
@@ -78,6 +85,12 @@ fn main() {
         authkit_total += b;
         ratios.push(a.as_secs_f64() / b.as_secs_f64());
     }
+    assert_eq!(failures.get(), 0, "every timed verification must succeed");
+    assert_eq!(
+        verifier.stats().cache_hits,
+        0,
+        "the uncached verifier must never hit a cache"
+    );
     ratios.sort_by(f64::total_cmp);
     let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
     let per = |total: Duration| total.as_secs_f64() * 1e6 / (rounds as f64 * f64::from(BLOCK));

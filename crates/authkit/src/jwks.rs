@@ -273,8 +273,8 @@ impl KeySet {
     /// the header nearly every token carries; any other header, however equivalent, is
     /// `None` here and is decoded and checked in full.
     ///
-    /// A linear scan, length first: a JWKS holds a handful of keys, and the header is the
-    /// attacker's but can only be compared with the set's own.
+    /// A linear scan (each comparison is of lengths first): a JWKS holds a handful of keys,
+    /// and the header is the attacker's but can only be compared with the set's own.
     pub(crate) fn by_canonical_header(&self, segment: &str) -> Option<&Arc<VerifyingKey>> {
         self.headers
             .iter()
@@ -702,6 +702,11 @@ impl KeyStore {
         self.lookup_with(kid, || self.inner.clock.unix_millis())
     }
 
+    /// The clock the store judges its key set's age by.
+    pub(crate) fn clock(&self) -> &SharedClock {
+        &self.inner.clock
+    }
+
     /// [`KeyStore::lookup`] with the caller's clock reading (the verifier takes one per
     /// token for every time check).
     pub(crate) fn lookup_at(&self, kid: &str, now_ms: u64) -> Lookup {
@@ -734,7 +739,7 @@ impl KeyStore {
 
     /// Whether [`KeyStore::lookup`] would find `kid` at `now_ms`, without taking a reference
     /// to the key: the verified-token cache asks this on a hit whose entry predates the
-    /// current [`KeyStore::epoch`], with the clock reading it also uses for `exp`.
+    /// current [`KeyStore::epoch`], with a reading of this store's clock.
     pub(crate) fn is_published(&self, kid: &str, now_ms: u64) -> bool {
         let snap = self.inner.current.load();
         self.usable(&snap, || now_ms) && snap.keys.contains(kid)

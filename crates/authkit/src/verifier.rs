@@ -284,8 +284,9 @@ impl VerifierBuilder {
         self
     }
 
-    /// The clock (default: the system clock). Also used by a key store built from
-    /// [`VerifierBuilder::jwks_url`].
+    /// The clock (default: the system clock) for the token's times (`exp`, `nbf`, `iat`).
+    /// Also used by a key store built from [`VerifierBuilder::jwks_url`]; a store given to
+    /// [`VerifierBuilder::key_store`] judges its key set's age by its own clock.
     pub fn clock(mut self, clock: SharedClock) -> Self {
         self.clock = Some(clock);
         self
@@ -326,6 +327,7 @@ impl VerifierBuilder {
             }
             (None, None) => return Err(BuildError::NoKeys),
         };
+        let keys_share_clock = Arc::ptr_eq(&clock, keys.clock());
         Ok(Verifier {
             inner: Arc::new(Inner {
                 keys,
@@ -333,6 +335,7 @@ impl VerifierBuilder {
                 issuers: self.issuers,
                 audiences: self.audiences,
                 leeway_ms: u64::try_from(self.leeway.as_millis()).unwrap_or(u64::MAX),
+                keys_share_clock,
                 clock,
                 user_sessions_only: self.user_sessions_only,
                 reject_future_iat: self.reject_future_iat,
@@ -351,6 +354,9 @@ struct Inner {
     audiences: Vec<String>,
     leeway_ms: u64,
     clock: SharedClock,
+    /// Whether the key store reads the verifier's clock (unless the builder was given a
+    /// key store with a clock of its own), so one reading serves both.
+    keys_share_clock: bool,
     user_sessions_only: bool,
     reject_future_iat: bool,
     cache: TokenCache,
@@ -477,11 +483,11 @@ impl Verifier {
         let epoch = self.inner.keys.epoch();
         // One clock reading for every time check of this attempt: the cache entry's `exp`,
         // the key set's age, the token's `exp`, `nbf` and `iat`.
-        let now_ms = self.inner.clock.unix_millis();
+        let now = self.now();
         let mut header_buf = segment_buf::<HEADER_BUF>();
         // A key found by a refetch is checked against the header's kid, not its bytes.
         let current = key.is_none().then_some(&self.inner.keys);
-        let (hash, parsed) = match self.prepare(token, epoch, now_ms, current, &mut header_buf) {
+        let (hash, parsed) = match self.prepare(token, epoch, now, current, &mut header_buf) {
             Ok(Prepared::Done(claims)) => return Attempt::Done(Ok(claims)),
             Ok(Prepared::Check(hash, parsed)) => (hash, parsed),
             Err(e) => return Attempt::Done(Err(e)),
@@ -494,7 +500,7 @@ impl Verifier {
             // Found by a refetch, maybe in a set older or newer than `epoch`.
             (Some(key), _) => (key, NO_EPOCH),
             (None, HeaderKey::Known(key)) => (key, epoch),
-            (None, HeaderKey::Kid(kid)) => match self.inner.keys.lookup_at(&kid, now_ms) {
+            (None, HeaderKey::Kid(kid)) => match self.inner.keys.lookup_at(&kid, now.keys_ms) {
                 Lookup::Found(key) => (key, epoch),
                 miss => {
                     return Attempt::KeyMissing {
@@ -505,7 +511,7 @@ impl Verifier {
             },
         };
         let hash = hash.map(|hash| (hash, stamp));
-        Attempt::Done(self.finish(hash, &segments, &key, now_ms))
+        Attempt::Done(self.finish(hash, &segments, &key, now.token_ms))
     }
 
     /// The key store (for start-up loading with [`KeyStore::refresh`] and monitoring).
@@ -531,13 +537,23 @@ impl Verifier {
         }
     }
 
+    fn now(&self) -> Now {
+        let token_ms = self.inner.clock.unix_millis();
+        let keys_ms = if self.inner.keys_share_clock {
+            token_ms
+        } else {
+            self.inner.keys.clock().unix_millis()
+        };
+        Now { token_ms, keys_ms }
+    }
+
     /// Steps 1 to 4: size, cache, shape, header. `current` is the key store when the
     /// header may be matched against its canonical headers.
     fn prepare<'t, 'b>(
         &self,
         token: &'t str,
         epoch: u64,
-        now_ms: u64,
+        now: Now,
         current: Option<&KeyStore>,
         header_buf: &'b mut SegmentBuf<HEADER_BUF>,
     ) -> Result<Prepared<'t, 'b>, VerifyError> {
@@ -550,7 +566,7 @@ impl Verifier {
         let Some(hash) = self.inner.cache.key(token) else {
             return Ok(Prepared::Check(
                 None,
-                parse_token(token, now_ms, current, header_buf)?,
+                parse_token(token, now.keys_ms, current, header_buf)?,
             ));
         };
         if let Some(Hit {
@@ -561,16 +577,16 @@ impl Verifier {
         {
             let keys = &self.inner.keys;
             let published = match recheck {
-                None => keys.is_usable_at(now_ms),
+                None => keys.is_usable_at(now.keys_ms),
                 Some(kid) => {
-                    let published = keys.is_published(&kid, now_ms);
+                    let published = keys.is_published(&kid, now.keys_ms);
                     if published {
                         self.inner.cache.restamp(&hash, epoch);
                     }
                     published
                 }
             };
-            if published && self.before_exp(exp, now_ms) {
+            if published && self.before_exp(exp, now.token_ms) {
                 self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(Prepared::Done(VerifiedClaims::new(claims, Minted(()))));
             }
@@ -578,7 +594,7 @@ impl Verifier {
         }
         Ok(Prepared::Check(
             Some(hash),
-            parse_token(token, now_ms, current, header_buf)?,
+            parse_token(token, now.keys_ms, current, header_buf)?,
         ))
     }
 
@@ -680,6 +696,14 @@ impl Verifier {
     }
 }
 
+/// The clock readings of one attempt: the verifier's for the token's times, the key
+/// store's for the key set's age (the same reading when they share a clock).
+#[derive(Clone, Copy)]
+struct Now {
+    token_ms: u64,
+    keys_ms: u64,
+}
+
 /// The outcome of [`Verifier::attempt`].
 enum Attempt {
     Done(Result<VerifiedClaims, VerifyError>),
@@ -736,7 +760,7 @@ fn decode_segment<'b>(
 /// see [`crate::jwks::KeySet::by_canonical_header`].
 fn parse_token<'t, 'b>(
     token: &'t str,
-    now_ms: u64,
+    keys_ms: u64,
     current: Option<&KeyStore>,
     header_buf: &'b mut SegmentBuf<HEADER_BUF>,
 ) -> Result<Parsed<'t, 'b>, VerifyError> {
@@ -761,7 +785,7 @@ fn parse_token<'t, 'b>(
         payload,
         signature,
     };
-    if let Some(key) = current.and_then(|keys| keys.lookup_canonical_header(header, now_ms)) {
+    if let Some(key) = current.and_then(|keys| keys.lookup_canonical_header(header, keys_ms)) {
         return Ok(Parsed {
             segments,
             key: HeaderKey::Known(key),

@@ -942,6 +942,39 @@ async fn keys_are_withdrawn_after_the_stale_limit() {
 }
 
 #[tokio::test]
+async fn the_key_sets_age_is_judged_by_the_key_stores_clock_and_the_token_by_the_verifiers() {
+    let s = remote_setup(&[&keys().a]);
+    s.store.refresh().await.unwrap();
+    let day = 24 * 3600;
+    // A verifier whose clock is a day ahead of its key store's: the set is fresh by the
+    // store's clock, first sight and cache hit alike; the token is judged at its own time.
+    let ahead = ManualClock::at_unix_seconds(T0 + day + 1);
+    let verifier = |clock: &ManualClock| {
+        Verifier::builder()
+            .key_store(s.store.clone())
+            .issuer(ISS)
+            .clock(clock.shared())
+            .build()
+            .unwrap()
+    };
+    let v = verifier(&ahead);
+    let token = keys().a.token(&user_claims(T0 + day + 1));
+    v.verify_without_fetch(&token).unwrap();
+    v.verify_without_fetch(&token).unwrap();
+    assert_eq!(v.stats().cache_hits, 1);
+    let early = keys().a.token(&user_claims(T0));
+    assert!(v.verify_without_fetch(&early).unwrap_err().is_expired());
+    // The other way round: past the stale limit by the store's clock, not the verifier's.
+    s.fetcher.fail(true);
+    s.clock.advance(Duration::from_secs(day + 1));
+    let behind = verifier(&ManualClock::at_unix_seconds(T0));
+    let err = behind.verify_without_fetch(&early).unwrap_err();
+    assert!(matches!(err, VerifyError::KeysUnavailable), "{err:?}");
+    let err = v.verify_without_fetch(&token).unwrap_err();
+    assert!(matches!(err, VerifyError::KeysUnavailable), "{err:?}");
+}
+
+#[tokio::test]
 async fn refresh_happens_only_when_due() {
     let s = remote_setup(&[&keys().a]);
     assert!(s.store.refresh_if_due().await, "first load is due at once");

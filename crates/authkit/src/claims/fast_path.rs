@@ -7,9 +7,9 @@
 //! `String` fields. WorkOS payloads use a small part of JSON: one flat object of strings
 //! without escapes, unsigned integers, arrays of such strings, and `act: {"sub": "..."}`.
 //! [`read`] accepts exactly that part and answers `None` for everything else (an escape,
-//! whitespace other than spaces, a float or negative number, a nested value in an unknown claim, a repeated name, a
-//! missing required claim, malformed JSON), which the caller then hands to the strict serde
-//! path to accept or refuse.
+//! whitespace other than spaces, a float or negative number, a nested value in an unknown
+//! claim, a repeated name, a missing required claim, malformed JSON), which the caller then
+//! hands to the strict serde path to accept or refuse.
 //!
 //! So this reader never refuses anything: it is a shortcut, not a second opinion, in the
 //! way `workos_header_kid` is one for the JOSE header. Whenever it answers `Some`, the
@@ -439,6 +439,9 @@ mod tests {
 
     /// Pieces of payloads, well- and ill-formed, that the generator strings together.
     const NAMES: &[&str] = &[
+        "Iss",
+        "iss ",
+        "é",
         "iss",
         "sub",
         "exp",
@@ -463,6 +466,9 @@ mod tests {
         "ex\\\"p",
     ];
     const VALUES: &[&str] = &[
+        "-0",
+        "[ ]",
+        "{ \"sub\" : \"x\" }",
         "\"i\"",
         "\"user_01\"",
         "\"\"",
