@@ -602,25 +602,29 @@ impl Verifier {
     fn finish(
         &self,
         hash: Option<(TokenHash, u64)>,
-        parsed: &Segments<'_>,
+        segments: &Segments<'_>,
         key: &VerifyingKey,
         now_ms: u64,
     ) -> Result<VerifiedClaims, VerifyError> {
-        if parsed.signature.is_empty() {
+        if segments.signature.is_empty() {
             return Err(VerifyError::Malformed("missing signature"));
         }
         let mut signature_buf = segment_buf::<SIGNATURE_BUF>();
         let signature = decode_segment(
-            parsed.signature,
+            segments.signature,
             &mut signature_buf,
             "signature is not base64url",
         )?;
         self.inner.signature_checks.fetch_add(1, Ordering::Relaxed);
-        if !key.verify_rs256(parsed.signing_input.as_bytes(), &signature) {
+        if !key.verify_rs256(segments.signing_input.as_bytes(), &signature) {
             return Err(VerifyError::BadSignature);
         }
         let mut payload_buf = segment_buf::<PAYLOAD_BUF>();
-        let payload = decode_segment(parsed.payload, &mut payload_buf, "payload is not base64url")?;
+        let payload = decode_segment(
+            segments.payload,
+            &mut payload_buf,
+            "payload is not base64url",
+        )?;
         let claims = parse_claims(&payload).map_err(|e| {
             let msg = e.to_string();
             VerifyError::InvalidClaims(if msg.contains("duplicate") {
