@@ -94,6 +94,10 @@ fn main() {
     ratios.sort_by(f64::total_cmp);
     let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
     let per = |total: Duration| total.as_secs_f64() * 1e6 / (rounds as f64 * f64::from(BLOCK));
+    if !benching {
+        // `cargo test --all-targets` builds this without optimisation: a smoke test only.
+        println!("smoke run (cargo test, unoptimised build): the figures below mean nothing");
+    }
     println!(
         "verify_uncached paired ({}, {rounds} rounds of {BLOCK}): authkit {:.3} µs, floor {:.3} µs; \
          ratio floor/authkit median {:.4} (quartiles {:.4}-{:.4})",
