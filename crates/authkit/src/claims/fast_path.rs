@@ -75,20 +75,15 @@ struct Reader<'a> {
     pos: usize,
 }
 
-/// Which named claims were seen, one bit each, so a repeat falls back to the strict path
-/// (which refuses it).
-#[derive(Default)]
-struct Seen(u32);
-
-impl Seen {
-    fn first(&mut self, bit: u32) -> Option<()> {
-        let mask = 1u32 << bit;
-        if self.0 & mask != 0 {
-            return None;
-        }
-        self.0 |= mask;
-        Some(())
+/// Fills a claim's slot, or fails on a repeat so the strict path (which refuses it) decides.
+/// The slot of an optional claim holds `Some(None)` after a `null`, so even a repeat of a
+/// `null` is seen.
+fn first<T>(slot: &mut Option<T>, value: T) -> Option<()> {
+    if slot.is_some() {
+        return None;
     }
+    *slot = Some(value);
+    Some(())
 }
 
 impl<'a> Reader<'a> {
@@ -218,13 +213,12 @@ impl<'a> Reader<'a> {
     }
 
     fn claims(&mut self) -> Option<Claims> {
-        let mut seen = Seen::default();
         let (mut iss, mut sub, mut exp) = (None, None, None);
         let (mut sid, mut jti, mut org_id, mut role, mut client_id) =
             (None, None, None, None, None);
         let (mut iat, mut nbf, mut auth_time) = (None, None, None);
         let (mut roles, mut permissions, mut entitlements, mut feature_flags) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            (None, None, None, None);
         let (mut act, mut aud) = (None, None);
         let mut extra = Map::new();
 
@@ -233,74 +227,23 @@ impl<'a> Reader<'a> {
             let name = self.str()?;
             self.eat(b':')?;
             match name {
-                "iss" => {
-                    seen.first(0)?;
-                    iss = Some(self.string()?);
-                }
-                "sub" => {
-                    seen.first(1)?;
-                    sub = Some(self.string()?);
-                }
-                "exp" => {
-                    seen.first(2)?;
-                    exp = Some(self.uint()?);
-                }
-                "sid" => {
-                    seen.first(3)?;
-                    sid = self.nullable(Self::string)?;
-                }
-                "jti" => {
-                    seen.first(4)?;
-                    jti = self.nullable(Self::string)?;
-                }
-                "org_id" => {
-                    seen.first(5)?;
-                    org_id = self.nullable(Self::string)?;
-                }
-                "role" => {
-                    seen.first(6)?;
-                    role = self.nullable(Self::string)?;
-                }
-                "client_id" => {
-                    seen.first(7)?;
-                    client_id = self.nullable(Self::string)?;
-                }
-                "iat" => {
-                    seen.first(8)?;
-                    iat = self.nullable(Self::uint)?;
-                }
-                "nbf" => {
-                    seen.first(9)?;
-                    nbf = self.nullable(Self::uint)?;
-                }
-                "auth_time" => {
-                    seen.first(10)?;
-                    auth_time = self.nullable(Self::uint)?;
-                }
-                "roles" => {
-                    seen.first(11)?;
-                    roles = self.strings()?;
-                }
-                "permissions" => {
-                    seen.first(12)?;
-                    permissions = self.strings()?;
-                }
-                "entitlements" => {
-                    seen.first(13)?;
-                    entitlements = self.strings()?;
-                }
-                "feature_flags" => {
-                    seen.first(14)?;
-                    feature_flags = self.strings()?;
-                }
-                "act" => {
-                    seen.first(15)?;
-                    act = self.nullable(Self::actor)?;
-                }
-                "aud" => {
-                    seen.first(16)?;
-                    aud = self.nullable(Self::audience)?;
-                }
+                "iss" => first(&mut iss, self.string()?)?,
+                "sub" => first(&mut sub, self.string()?)?,
+                "exp" => first(&mut exp, self.uint()?)?,
+                "sid" => first(&mut sid, self.nullable(Self::string)?)?,
+                "jti" => first(&mut jti, self.nullable(Self::string)?)?,
+                "org_id" => first(&mut org_id, self.nullable(Self::string)?)?,
+                "role" => first(&mut role, self.nullable(Self::string)?)?,
+                "client_id" => first(&mut client_id, self.nullable(Self::string)?)?,
+                "iat" => first(&mut iat, self.nullable(Self::uint)?)?,
+                "nbf" => first(&mut nbf, self.nullable(Self::uint)?)?,
+                "auth_time" => first(&mut auth_time, self.nullable(Self::uint)?)?,
+                "roles" => first(&mut roles, self.strings()?)?,
+                "permissions" => first(&mut permissions, self.strings()?)?,
+                "entitlements" => first(&mut entitlements, self.strings()?)?,
+                "feature_flags" => first(&mut feature_flags, self.strings()?)?,
+                "act" => first(&mut act, self.nullable(Self::actor)?)?,
+                "aud" => first(&mut aud, self.nullable(Self::audience)?)?,
                 _ => {
                     let value = self.scalar()?;
                     if extra.insert(name.to_owned(), value).is_some() {
@@ -324,21 +267,21 @@ impl<'a> Reader<'a> {
         Some(Claims {
             iss: iss?,
             sub: sub?,
-            sid,
-            jti,
-            iat,
+            sid: sid.flatten(),
+            jti: jti.flatten(),
+            iat: iat.flatten(),
             exp: exp?,
-            nbf,
-            org_id,
-            role,
-            roles,
-            permissions,
-            entitlements,
-            feature_flags,
-            act,
-            auth_time,
-            client_id,
-            aud,
+            nbf: nbf.flatten(),
+            org_id: org_id.flatten(),
+            role: role.flatten(),
+            roles: roles.unwrap_or_default(),
+            permissions: permissions.unwrap_or_default(),
+            entitlements: entitlements.unwrap_or_default(),
+            feature_flags: feature_flags.unwrap_or_default(),
+            act: act.flatten(),
+            auth_time: auth_time.flatten(),
+            client_id: client_id.flatten(),
+            aud: aud.flatten(),
             extra,
         })
     }
