@@ -14,11 +14,14 @@
 //!   not in the shape WorkOS issues),
 //!   `claims_plain_derive` (a derived struct with the same fields, no duplicate checks),
 //!   `base64_segments` (base64url-decoding the token's three segments).
-//! * `verify_cached/`: `gmac_aes_token` (GHASH of the token through an AES-128-GCM tag, then
-//!   one AES block: the cache key authkit uses, so the floor of a cache keyed by a hash of
-//!   the token), `gmac_token` (the GHASH step alone), `gcm_siv_token` (the AES-128-GCM-SIV
-//!   tag, the key it used before), `sha256_token` (SHA-256 of the token, the key before
-//!   that), `authkit` (the verifier with its cache on, repeated token).
+//! * `verify_cached/`: `token_compare` (the floor: a constant-time comparison of the token
+//!   with a copy, which every hit of a cache that keeps its tokens must make),
+//!   `hashmap_token` (a lookup in a `HashMap<String, _>` keyed by the token, foldhash),
+//!   `gmac_aes_token` (GHASH of the token through an AES-128-GCM tag, then one AES block:
+//!   authkit's cache key until it kept the tokens), `gmac_token` (the GHASH step alone),
+//!   `gcm_siv_token` (the AES-128-GCM-SIV tag, the key before that), `sha256_token`
+//!   (SHA-256 of the token, the first key), `authkit` (the verifier with its cache on,
+//!   repeated token).
 //! * `session/`: `unseal` (a repeated cookie: its derived keys are remembered),
 //!   `unseal_first_sight` (a cookie never opened before: both keys derived),
 //!   `unseal_verify_cached`, `unseal_verify_uncached`, `seal`, all on a 1,535-byte session
@@ -132,6 +135,21 @@ fn verify_cached(c: &mut C, f: &Fixture) {
     assert!(verifier.verify_without_fetch(&token).is_ok());
 
     let mut g = c.benchmark_group("verify_cached");
+    let copy = token.clone();
+    g.bench_function("token_compare", |b| {
+        b.iter(|| {
+            aws_lc_rs::constant_time::verify_slices_are_equal(
+                black_box(token.as_bytes()),
+                black_box(copy.as_bytes()),
+            )
+            .is_ok()
+        })
+    });
+    let map: HashMap<String, u64, foldhash::fast::RandomState> =
+        std::iter::once((copy.clone(), 1)).collect();
+    g.bench_function("hashmap_token", |b| {
+        b.iter(|| map.get(black_box(token.as_str())).copied())
+    });
     {
         use aws_lc_rs::aead::{AES_128_GCM_SIV, Aad, LessSafeKey, Nonce, UnboundKey};
         let key =

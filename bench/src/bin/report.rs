@@ -71,20 +71,30 @@ fn table(dir: &Path, baselines: &[String], node: &[PathBuf]) -> Result<String, R
         "jose_verify",
         "Node: jose 6.2.17 `jwtVerify` (local JWKS, sequential)",
     )?;
-    let key = c(
+    let compare = c(
+        "verify_cached",
+        "token_compare",
+        "**floor**: constant-time comparison of the 901-byte token with a copy (what every hit makes)",
+    )?;
+    let hashmap = c(
+        "verify_cached",
+        "hashmap_token",
+        "`HashMap<String, _>` (foldhash) lookup keyed by the token",
+    )?;
+    let gmac = c(
         "verify_cached",
         "gmac_aes_token",
-        "**floor**: GHASH (AES-128-GCM tag) + one AES block over the 901-byte token (the cache key)",
+        "GHASH (AES-128-GCM tag) + one AES block over the token (the cache key before the cache kept tokens)",
     )?;
     let siv = c(
         "verify_cached",
         "gcm_siv_token",
-        "AES-128-GCM-SIV tag of the token (the cache key before)",
+        "AES-128-GCM-SIV tag of the token (the cache key before that)",
     )?;
     let sha = c(
         "verify_cached",
         "sha256_token",
-        "SHA-256 of the token (the cache key before that)",
+        "SHA-256 of the token (the first cache key)",
     )?;
     let cached = c(
         "verify_cached",
@@ -142,11 +152,13 @@ fn table(dir: &Path, baselines: &[String], node: &[PathBuf]) -> Result<String, R
     }
 
     let cached_rows = vec![
-        Row::plain(key.clone()),
-        Row::plain(siv).versus(&key, "floor"),
-        Row::plain(sha).versus(&key, "floor"),
+        Row::plain(compare.clone()),
+        Row::plain(hashmap).versus(&compare, "floor"),
+        Row::plain(gmac).versus(&compare, "floor"),
+        Row::plain(siv).versus(&compare, "floor"),
+        Row::plain(sha).versus(&compare, "floor"),
         Row::plain(cached.clone())
-            .versus(&key, "floor")
+            .versus(&compare, "floor")
             .versus(&authkit, "uncached"),
     ];
 

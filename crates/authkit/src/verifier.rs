@@ -4,9 +4,10 @@
 //! [`Verifier::verify`] runs these steps, cheapest first, and stops at the first failure:
 //!
 //! 1. **Size**: tokens over 8 KiB are refused before any decoding ([`VerifyError::TooLarge`]).
-//! 2. **Cache**: a keyed hash of the token (GHASH then AES under random keys; the module's
-//!    `TokenHash` says why that is sound) is looked up in a bounded cache of tokens that
-//!    already passed every check; a hit that has not expired returns without RSA work.
+//! 2. **Cache**: the token is looked up in a bounded cache of tokens that already passed
+//!    every check; a hit (the very same token, compared in constant time: the module's
+//!    `TokenKey` says why that is the whole of the soundness argument) that has not
+//!    expired returns without RSA work.
 //! 3. **Shape**: exactly three segments of strict base64url (no padding, no `+`/`/`,
 //!    no stray bits); the header is a JSON object without duplicate members.
 //! 4. **Header**: `alg` must be exactly `RS256` (`none`, `HS256`, `ES256`, `rs256`... are
@@ -43,13 +44,13 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_lc_rs::{aead, cipher};
+use aws_lc_rs::constant_time;
 use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use url::Url;
@@ -487,9 +488,9 @@ impl Verifier {
         let mut header_buf = segment_buf::<HEADER_BUF>();
         // A key found by a refetch is checked against the header's kid, not its bytes.
         let current = key.is_none().then_some(&self.inner.keys);
-        let (hash, parsed) = match self.prepare(token, epoch, now, current, &mut header_buf) {
+        let (cache_key, parsed) = match self.prepare(token, epoch, now, current, &mut header_buf) {
             Ok(Prepared::Done(claims)) => return Attempt::Done(Ok(claims)),
-            Ok(Prepared::Check(hash, parsed)) => (hash, parsed),
+            Ok(Prepared::Check(cache_key, parsed)) => (cache_key, parsed),
             Err(e) => return Attempt::Done(Err(e)),
         };
         let Parsed {
@@ -510,8 +511,8 @@ impl Verifier {
                 }
             },
         };
-        let hash = hash.map(|hash| (hash, stamp));
-        Attempt::Done(self.finish(hash, &segments, &key, now.token_ms))
+        let cache_key = cache_key.map(|cache_key| (cache_key, stamp));
+        Attempt::Done(self.finish(cache_key, &segments, &key, now.token_ms))
     }
 
     /// The key store (for start-up loading with [`KeyStore::refresh`] and monitoring).
@@ -563,7 +564,7 @@ impl Verifier {
                 max: MAX_TOKEN_LEN,
             });
         }
-        let Some(hash) = self.inner.cache.key(token) else {
+        let Some(cache_key) = self.inner.cache.key(token) else {
             return Ok(Prepared::Check(
                 None,
                 parse_token(token, now.keys_ms, current, header_buf)?,
@@ -573,7 +574,7 @@ impl Verifier {
             claims,
             exp,
             recheck,
-        }) = self.inner.cache.get(&hash, epoch)
+        }) = self.inner.cache.get(&cache_key, epoch)
         {
             let keys = &self.inner.keys;
             let published = match recheck {
@@ -581,7 +582,7 @@ impl Verifier {
                 Some(kid) => {
                     let published = keys.is_published(&kid, now.keys_ms);
                     if published {
-                        self.inner.cache.restamp(&hash, epoch);
+                        self.inner.cache.restamp(&cache_key, epoch);
                     }
                     published
                 }
@@ -590,10 +591,10 @@ impl Verifier {
                 self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(Prepared::Done(VerifiedClaims::new(claims, Minted(()))));
             }
-            self.inner.cache.remove(&hash);
+            self.inner.cache.remove(&cache_key);
         }
         Ok(Prepared::Check(
-            Some(hash),
+            Some(cache_key),
             parse_token(token, now.keys_ms, current, header_buf)?,
         ))
     }
@@ -601,7 +602,7 @@ impl Verifier {
     /// Steps 6 and 7: signature, then claims.
     fn finish(
         &self,
-        hash: Option<(TokenHash, u64)>,
+        cache_key: Option<(TokenKey<'_>, u64)>,
         segments: &Segments<'_>,
         key: &VerifyingKey,
         now_ms: u64,
@@ -643,14 +644,10 @@ impl Verifier {
                 Minted(()),
             ))));
         }
-        if let Some((hash, epoch)) = hash {
-            let entry = Cached {
-                exp: claims.exp,
-                claims: Arc::clone(&claims),
-                kid: key.kid_shared(),
-                epoch,
-            };
-            self.inner.cache.insert(hash, entry);
+        if let Some((cache_key, epoch)) = cache_key {
+            self.inner
+                .cache
+                .insert(&cache_key, Arc::clone(&claims), key.kid_shared(), epoch);
         }
         Ok(VerifiedClaims::new(claims, Minted(())))
     }
@@ -720,8 +717,9 @@ enum Attempt {
 
 enum Prepared<'t, 'b> {
     Done(VerifiedClaims),
-    /// The token's hash is `None` when the cache is disabled (nothing to look up or store).
-    Check(Option<TokenHash>, Parsed<'t, 'b>),
+    /// The token's cache key is `None` when the cache is disabled (nothing to look up or
+    /// store).
+    Check(Option<TokenKey<'t>>, Parsed<'t, 'b>),
 }
 
 /// Stack space for decoded segments: a WorkOS header is ~60 bytes (a longer one is
@@ -990,92 +988,46 @@ impl<'de> Visitor<'de> for HeaderVisitor {
 // ---------------------------------------------------------------------------------------
 // Verified-token cache
 
-/// The cache key of a token: a keyed pseudorandom function of the whole token, under two
-/// AES-128 keys drawn at random when the cache is built. The raw token is never kept.
+/// A token as the cache sees it: where its entry would be, and the token itself, which a
+/// hit must equal.
 ///
-/// The function is GHASH then AES: the token is the associated data of an AES-128-GCM seal
-/// with nothing to encrypt and a fixed nonce, which yields `GHASH_H(token) ^ c` (GHASH is a
-/// polynomial hash with the length in its last block; `H` and the mask `c` are secret
-/// constants of the first key), and that block is then encrypted with AES under the second,
-/// independent key. This is the classic hash-then-encrypt PRF (the GCM-SIV tag is built the
-/// same way), here with aws-lc's fastest GHASH.
+/// Every entry keeps a copy of the token it was verified for, and a hit needs the presented
+/// token to equal that copy byte for byte (compared in constant time, so how much of a
+/// cached token a guess got right never shows). No other token can inherit an entry's
+/// claims, whatever the hash does: the hash only spreads entries over shards and buckets.
+/// So it is the cheapest hash that spreads them well: foldhash, seeded per cache, of the
+/// token's last 16 bytes. For a JWS those are the end of the RSA signature, a pseudorandom
+/// function of everything signed: two verified tokens share them only if they are the same
+/// token. A client chooses the bytes of the tokens it *presents*, but only verified tokens
+/// are ever stored, so it cannot crowd a bucket; a presented token that lands on another's
+/// entry fails the comparison and is verified in full, as any miss is.
 ///
-/// What the key needs is that nobody can make a second token with the same key as a cached
-/// one, which would inherit that token's verified claims:
-/// - Two different tokens of at most [`MAX_TOKEN_LEN`] (513 GHASH blocks with the length)
-///   collide with probability at most 513/2^128 < 2^-118 over the random key.
-/// - GHASH alone is linear in its input for a fixed key, so leaked bits of bare GHASH values
-///   would reveal `H` little by little. The AES block on top hides that structure: partial
-///   leaks of keys (which bucket or shard an entry lands in is, in principle, a timing
-///   channel) say nothing about the secret. Keys are otherwise never shown: no `Debug`, log
-///   or metric carries them.
-/// - An attacker can only guess: with the cache full (10,000 entries) one forged request has
-///   under 2^-103 chance of matching any entry.
-/// - A hit also needs the entry's signing key to be still published and `exp` not passed.
-///
-/// Why not SHA-256: hashing a ~900-byte token costs 0.55-0.7 µs, more than the rest of a
-/// cached verification together. Why not the AES-GCM-SIV tag (used before): aws-lc derives
-/// fresh subkeys and POLYVAL powers on every call, which made it ~40% dearer than this
-/// (`verify_cached` in `bench/` measures all three).
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct TokenHash([u8; TOKEN_HASH_LEN]);
-
-const TOKEN_HASH_LEN: usize = 16;
-
-/// Computes [`TokenHash`]es with the cache's secret keys.
-struct TokenKeyer {
-    /// AES-128-GCM: its tag over the token (as associated data) is the GHASH step.
-    ghash: aead::LessSafeKey,
-    /// AES-128 on one block (ECB of exactly one block is the bare block cipher).
-    block: cipher::EncryptingKey,
+/// Why not a keyed cryptographic hash of the whole token, with no copy kept (the key until
+/// the seventh bench session: GHASH then AES under random keys): over a ~900-byte token it
+/// cost ~150 ns, ~200 ns in a server where the token is cold in the cache, the largest part
+/// of a cached bearer request. The comparison costs ~20 ns. What the copy costs instead is
+/// memory: ~0.9 KB per entry for a WorkOS access token, ~9 MB with the default 10,000
+/// entries (`bench/README.md` has the measurements).
+#[derive(Clone, Copy)]
+struct TokenKey<'t> {
+    hash: u64,
+    token: &'t str,
 }
 
-impl TokenKeyer {
-    /// Fresh random keys; `None` if the system RNG fails (the cache is then left off).
-    fn random() -> Option<Self> {
-        let mut keys = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut keys).ok()?;
-        let (ghash_key, block_key) = keys.split_at(16);
-        let ghash = aead::UnboundKey::new(&aead::AES_128_GCM, ghash_key).ok()?;
-        let block = cipher::UnboundCipherKey::new(&cipher::AES_128, block_key).ok()?;
-        Some(Self {
-            ghash: aead::LessSafeKey::new(ghash),
-            block: cipher::EncryptingKey::ecb(block).ok()?,
-        })
-    }
+/// How many of a token's last bytes [`TokenKey::hash`] covers.
+const HASHED_TAIL: usize = 16;
 
-    /// `None` only for inputs aws-lc refuses (far beyond [`MAX_TOKEN_LEN`]).
-    fn of(&self, token: &str) -> Option<TokenHash> {
-        let tag = self
-            .ghash
-            .seal_in_place_separate_tag(
-                aead::Nonce::assume_unique_for_key([0u8; aead::NONCE_LEN]),
-                aead::Aad::from(token.as_bytes()),
-                &mut [0u8; 0],
-            )
-            .ok()?;
-        let mut out = [0u8; TOKEN_HASH_LEN];
-        out.copy_from_slice(tag.as_ref());
-        self.block.encrypt(&mut out).ok()?;
-        Some(TokenHash(out))
-    }
-}
-
-impl TokenHash {
+impl TokenKey<'_> {
+    /// The shard: hash bits that neither the bucket index (low bits) nor hashbrown's
+    /// control bytes (the top 7) use, so entries within a shard stay spread.
     fn shard(&self) -> usize {
-        usize::from(self.0[TOKEN_HASH_LEN - 1]) % SHARDS
+        // Truncation intended: 4 of the bits.
+        (self.hash >> 40) as usize % SHARDS
     }
 }
 
-impl Hash for TokenHash {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&self.0[..8]);
-        state.write_u64(u64::from_le_bytes(first));
-    }
-}
-
-/// The key is already a uniformly distributed hash; re-hashing it would be wasted work.
+/// The map's keys are [`TokenKey::hash`]es, already uniformly distributed: re-hashing them
+/// would be wasted work.
 #[derive(Default)]
 struct PassThroughHasher(u64);
 
@@ -1098,6 +1050,8 @@ const SHARDS: usize = 16;
 /// A verified token's claims and the `kid` that signed it: a hit only counts while that
 /// key is still published, so withdrawing a compromised key ends its tokens at once.
 struct Cached {
+    /// The token these claims were verified for: see [`TokenKey`].
+    token: Box<str>,
     claims: Arc<Claims>,
     /// `claims.exp`, beside the entry, so a hit's expiry check reads the entry it already
     /// holds rather than the claims (their reference count is all a hit touches there).
@@ -1121,11 +1075,11 @@ struct Hit {
     recheck: Option<Arc<str>>,
 }
 
-type Shard = Generations<TokenHash, Cached, BuildHasherDefault<PassThroughHasher>>;
+type Shard = Generations<u64, Cached, BuildHasherDefault<PassThroughHasher>>;
 
 struct TokenCache {
-    /// `None` when the cache is off.
-    keyer: Option<TokenKeyer>,
+    /// Seeds [`TokenKey::hash`]; drawn per cache.
+    hasher: foldhash::quality::RandomState,
     shards: Vec<Mutex<Shard>>,
     /// Entries per generation per shard; 0 disables the cache.
     generation_cap: usize,
@@ -1133,24 +1087,13 @@ struct TokenCache {
 
 impl TokenCache {
     fn new(capacity: usize) -> Self {
-        let generation_cap = capacity / SHARDS / 2;
         let generation_cap = if capacity > 0 {
-            generation_cap.max(1)
+            (capacity / SHARDS / 2).max(1)
         } else {
             0
         };
-        let keyer = if generation_cap > 0 {
-            let keyer = TokenKeyer::random();
-            if keyer.is_none() {
-                tracing::warn!("no random key for the verified-token cache: the cache is off");
-            }
-            keyer
-        } else {
-            None
-        };
-        let generation_cap = if keyer.is_some() { generation_cap } else { 0 };
         Self {
-            keyer,
+            hasher: foldhash::quality::RandomState::default(),
             shards: (0..SHARDS)
                 .map(|_| Mutex::new(Shard::new(generation_cap)))
                 .collect(),
@@ -1158,46 +1101,63 @@ impl TokenCache {
         }
     }
 
-    /// The cache key of `token`, or `None` when the cache is off.
-    fn key(&self, token: &str) -> Option<TokenHash> {
-        self.keyer.as_ref()?.of(token)
+    /// How `token` is looked up, or `None` when the cache is off.
+    fn key<'t>(&self, token: &'t str) -> Option<TokenKey<'t>> {
+        if self.generation_cap == 0 {
+            return None;
+        }
+        let bytes = token.as_bytes();
+        let tail = &bytes[bytes.len().saturating_sub(HASHED_TAIL)..];
+        Some(TokenKey {
+            hash: self.hasher.hash_one(tail),
+            token,
+        })
     }
 
-    fn shard(&self, hash: &TokenHash) -> std::sync::MutexGuard<'_, Shard> {
-        self.shards[hash.shard()]
+    fn shard(&self, key: &TokenKey<'_>) -> std::sync::MutexGuard<'_, Shard> {
+        self.shards[key.shard()]
             .lock()
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The entry for `hash`, judged against the key store's current `epoch`.
-    fn get(&self, hash: &TokenHash, epoch: u64) -> Option<Hit> {
-        if self.generation_cap == 0 {
-            return None;
-        }
-        let hit = |c: &Cached| Hit {
-            claims: Arc::clone(&c.claims),
-            exp: c.exp,
-            recheck: (c.epoch != epoch).then(|| Arc::clone(&c.kid)),
+    /// The entry for `key`'s token, judged against the key store's current `epoch`.
+    fn get(&self, key: &TokenKey<'_>, epoch: u64) -> Option<Hit> {
+        let hit = |c: &Cached| {
+            constant_time::verify_slices_are_equal(c.token.as_bytes(), key.token.as_bytes())
+                .is_ok()
+                .then(|| Hit {
+                    claims: Arc::clone(&c.claims),
+                    exp: c.exp,
+                    recheck: (c.epoch != epoch).then(|| Arc::clone(&c.kid)),
+                })
         };
-        self.shard(hash).get_with(hash, hit)
+        self.shard(key).get_with(&key.hash, hit).flatten()
     }
 
-    /// Records that the entry's key was found published at `epoch`.
-    fn restamp(&self, hash: &TokenHash, epoch: u64) {
-        if let Some(c) = self.shard(hash).current_mut(hash) {
+    /// Records that the entry's key was found published at `epoch` (called after a hit,
+    /// so the entry is `key`'s token's).
+    fn restamp(&self, key: &TokenKey<'_>, epoch: u64) {
+        if let Some(c) = self.shard(key).current_mut(&key.hash) {
             c.epoch = epoch;
         }
     }
 
-    fn insert(&self, hash: TokenHash, claims: Cached) {
-        if self.generation_cap == 0 {
-            return;
-        }
-        self.shard(&hash).insert(hash, claims);
+    /// Stores `claims`, verified with the key `kid` found at `epoch`, for `key`'s token (a
+    /// copy of which goes with them).
+    fn insert(&self, key: &TokenKey<'_>, claims: Arc<Claims>, kid: Arc<str>, epoch: u64) {
+        let cached = Cached {
+            token: key.token.into(),
+            exp: claims.exp,
+            claims,
+            kid,
+            epoch,
+        };
+        self.shard(key).insert(key.hash, cached);
     }
 
-    fn remove(&self, hash: &TokenHash) {
-        self.shard(hash).remove(hash);
+    /// Drops `key`'s entry (called after a hit, so the entry is `key`'s token's).
+    fn remove(&self, key: &TokenKey<'_>) {
+        self.shard(key).remove(&key.hash);
     }
 
     #[cfg(test)]
@@ -1213,45 +1173,54 @@ impl TokenCache {
 mod tests {
     use super::*;
 
-    fn claims(exp: u64) -> Cached {
-        Cached {
-            claims: Arc::new(Claims::new_user_session("i", "u", "s", 0, exp)),
-            exp,
-            kid: Arc::from("kid"),
-            epoch: 0,
-        }
+    fn claims(exp: u64) -> Arc<Claims> {
+        Arc::new(Claims::new_user_session("i", "u", "s", 0, exp))
+    }
+
+    /// Stores `token` as verified at epoch 0.
+    fn store(cache: &TokenCache, token: &str) {
+        cache.insert(&key(cache, token), claims(1), Arc::from("kid"), 0);
     }
 
     #[test]
     fn a_hit_asks_for_a_recheck_until_restamped_with_the_current_epoch() {
         let cache = TokenCache::new(64);
-        let hash = cache.key("token").unwrap();
-        cache.insert(
-            hash,
-            Cached {
-                epoch: 1,
-                ..claims(1)
-            },
-        );
-        assert!(cache.get(&hash, 1).unwrap().recheck.is_none(), "same epoch");
-        let stale = cache.get(&hash, 2).unwrap();
+        let key = key(&cache, "token");
+        cache.insert(&key, claims(1), Arc::from("kid"), 1);
+        assert!(cache.get(&key, 1).unwrap().recheck.is_none(), "same epoch");
+        let stale = cache.get(&key, 2).unwrap();
         assert_eq!(stale.recheck.as_deref(), Some("kid"), "the set changed");
-        cache.restamp(&hash, 2);
-        assert!(cache.get(&hash, 2).unwrap().recheck.is_none(), "restamped");
+        cache.restamp(&key, 2);
+        assert!(cache.get(&key, 2).unwrap().recheck.is_none(), "restamped");
         // An entry whose key came from a refetch is never trusted on its stamp alone.
-        cache.insert(
-            hash,
-            Cached {
-                epoch: NO_EPOCH,
-                ..claims(1)
-            },
-        );
+        cache.insert(&key, claims(1), Arc::from("kid"), NO_EPOCH);
         for epoch in [0, 2, NO_EPOCH - 1] {
-            assert!(
-                cache.get(&hash, epoch).unwrap().recheck.is_some(),
-                "{epoch}"
-            );
+            assert!(cache.get(&key, epoch).unwrap().recheck.is_some(), "{epoch}");
         }
+    }
+
+    #[test]
+    fn a_hit_needs_the_very_token_not_just_its_key() {
+        let cache = TokenCache::new(64);
+        let tail = "0123456789abcdef";
+        let cached = format!("header.payload.signature-{tail}");
+        store(&cache, &cached);
+        assert!(cache.get(&key(&cache, &cached), 0).is_some());
+        // Same last 16 bytes, so the same hash and entry: only the comparison refuses them.
+        for other in [
+            format!("header.pAyload.signature-{tail}"),
+            format!("Header.payload.signature-{tail}"),
+            format!("header.payload.signaturE-{tail}"),
+            format!("xheader.payload.signature-{tail}"),
+            format!("eader.payload.signature-{tail}"),
+            tail.to_owned(),
+        ] {
+            let other_key = key(&cache, &other);
+            assert_eq!(other_key.hash, key(&cache, &cached).hash, "{other}");
+            assert!(cache.get(&other_key, 0).is_none(), "{other} hit");
+        }
+        // A failed comparison leaves the entry alone.
+        assert!(cache.get(&key(&cache, &cached), 0).is_some());
     }
 
     #[test]
@@ -1277,7 +1246,7 @@ mod tests {
         assert_eq!(ok("").as_deref(), Some(&b""[..]));
     }
 
-    fn key(cache: &TokenCache, token: &str) -> TokenHash {
+    fn key<'t>(cache: &TokenCache, token: &'t str) -> TokenKey<'t> {
         cache.key(token).expect("cache on")
     }
 
@@ -1348,23 +1317,35 @@ mod tests {
     }
 
     #[test]
-    fn cache_keys_are_per_cache_and_tell_tokens_apart() {
+    fn cache_keys_are_per_cache_and_spread_tokens_over_shards() {
         let (a, b) = (TokenCache::new(64), TokenCache::new(64));
-        assert!(key(&a, "t") == key(&a, "t"), "deterministic within a cache");
-        assert!(key(&a, "t") != key(&b, "t"), "each cache draws its own key");
-        // GHASH pads the last block with zeros; the length block keeps these apart.
-        assert!(key(&a, "t") != key(&a, "t\0"));
-        assert!(key(&a, "") != key(&a, "\0"));
-        let distinct: std::collections::HashSet<[u8; 16]> =
-            (0..10_000u32).map(|i| key(&a, &i.to_string()).0).collect();
-        assert_eq!(distinct.len(), 10_000);
+        let tokens: Vec<String> = (0..10_000u32).map(|i| format!("token-{i}")).collect();
+        let hashes = |cache: &TokenCache| -> Vec<u64> {
+            tokens.iter().map(|t| key(cache, t).hash).collect()
+        };
+        assert_eq!(hashes(&a), hashes(&a), "deterministic within a cache");
+        assert!(
+            hashes(&a).iter().zip(hashes(&b)).all(|(x, y)| *x != y),
+            "each cache draws its own seed"
+        );
+        let distinct: std::collections::HashSet<u64> = hashes(&a).into_iter().collect();
+        assert_eq!(distinct.len(), tokens.len());
+        // Every shard gets its share (625 each if even; far from 0 or 1,250).
+        let mut per_shard = [0usize; SHARDS];
+        for t in &tokens {
+            per_shard[key(&a, t).shard()] += 1;
+        }
+        assert!(
+            per_shard.iter().all(|n| (400..900).contains(n)),
+            "{per_shard:?}"
+        );
     }
 
     #[test]
     fn cache_never_exceeds_capacity() {
         let cache = TokenCache::new(64);
         for i in 0..10_000u32 {
-            cache.insert(key(&cache, &i.to_string()), claims(1));
+            store(&cache, &i.to_string());
         }
         assert!(cache.len() <= 64, "len {}", cache.len());
     }
@@ -1372,11 +1353,13 @@ mod tests {
     #[test]
     fn cache_keeps_recently_used_entries() {
         let cache = TokenCache::new(320);
-        let hot = key(&cache, "hot");
-        cache.insert(hot, claims(1));
+        store(&cache, "hot");
         for i in 0..5_000u32 {
-            cache.insert(key(&cache, &i.to_string()), claims(1));
-            assert!(cache.get(&hot, 0).is_some(), "evicted after {i}");
+            store(&cache, &i.to_string());
+            assert!(
+                cache.get(&key(&cache, "hot"), 0).is_some(),
+                "evicted after {i}"
+            );
         }
     }
 
@@ -1387,9 +1370,6 @@ mod tests {
             cache.key("a").is_none(),
             "no key, so nothing to look up or store"
         );
-        let other = TokenCache::new(64);
-        cache.insert(key(&other, "a"), claims(1));
-        assert!(cache.get(&key(&other, "a"), 0).is_none());
     }
 
     #[test]

@@ -451,6 +451,41 @@ async fn rejected_tokens_are_not_cached() {
 }
 
 #[tokio::test]
+async fn a_token_that_shares_a_cached_tokens_signature_is_verified_in_full() {
+    let clock = ManualClock::at_unix_seconds(T0);
+    let v = fixed_verifier(&clock);
+    let token = keys().a.token(&user_claims(T0));
+    v.verify(&token).await.unwrap();
+    // The cached token's header and signature around another user's payload: the same
+    // signature bytes (where the cache looks first), but not the token that was verified.
+    let (signing_input, signature) = token.rsplit_once('.').unwrap();
+    let header = signing_input.split('.').next().unwrap();
+    let other = keys()
+        .a
+        .token(&with(user_claims(T0), "sub", json!("user_02")));
+    let other_payload = other.split('.').nth(1).unwrap();
+    let spliced = format!("{header}.{other_payload}.{signature}");
+    // And the cached token with one payload character changed.
+    let mut flipped = token.clone().into_bytes();
+    let at = header.len() + 10;
+    flipped[at] = if flipped[at] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    for forged in [spliced, flipped] {
+        let err = v.verify(&forged).await.unwrap_err();
+        assert!(matches!(err, VerifyError::BadSignature), "{err:?}");
+    }
+    assert_eq!(
+        v.stats().signature_checks,
+        3,
+        "both forged tokens reached RSA"
+    );
+    assert_eq!(v.stats().cache_hits, 0);
+    // The cached token is still served from the cache.
+    assert_eq!(v.verify(&token).await.unwrap().sub, "user_01");
+    assert_eq!(v.stats().cache_hits, 1);
+}
+
+#[tokio::test]
 async fn disabled_cache_verifies_every_time() {
     let clock = ManualClock::at_unix_seconds(T0);
     let v = Verifier::builder()
