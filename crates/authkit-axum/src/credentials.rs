@@ -48,17 +48,17 @@ impl std::fmt::Debug for Bearer<'_> {
 fn is_visible_ascii(bytes: &[u8]) -> bool {
     let visible = |b: &u8| b.wrapping_sub(0x21) < 0x5e;
     let (chunks, rest) = bytes.as_chunks::<16>();
-    let Some((first, others)) = chunks.split_first() else {
-        return rest.iter().all(visible);
-    };
-    let (mut low, mut high) = (*first, *first);
-    for chunk in others {
+    // Constant starting lanes: starting from the first chunk instead defeats the
+    // vectoriser (the loop comes out lane by lane, 3x the instructions).
+    let mut low = [u8::MAX; 16];
+    let mut high = [0u8; 16];
+    for chunk in chunks {
         for i in 0..16 {
             low[i] = low[i].min(chunk[i]);
             high[i] = high[i].max(chunk[i]);
         }
     }
-    low.iter().chain(&high).chain(rest).all(visible)
+    (chunks.is_empty() || low.iter().chain(&high).all(visible)) && rest.iter().all(visible)
 }
 
 /// Classifies the request's `Authorization` header.

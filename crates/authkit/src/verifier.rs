@@ -38,9 +38,10 @@
 //!
 //! # Cache
 //! The verified-token cache is 16 shards, each a two-generation map (`crate::generations`:
-//! approximately LRU with O(1) work, at most twice its capacity) behind its own lock. Entries are re-checked against `exp` on every hit. A
-//! key removed from the JWKS keeps already-cached tokens valid until they expire (5 min
-//! for WorkOS tokens).
+//! approximately LRU with O(1) work, at most twice its capacity) behind its own lock. Each
+//! entry keeps a copy of its token (~0.9 KB for a WorkOS access token; a hit must equal it)
+//! beside the shared claims. Entries are re-checked against `exp` on every hit, and against
+//! the key set: a key withdrawn from the JWKS ends its cached tokens at once.
 
 use std::borrow::Cow;
 use std::fmt;
