@@ -16,7 +16,8 @@
 //!   `base64_segments` (base64url-decoding the token's three segments).
 //! * `verify_cached/`: `token_compare` (the floor: a constant-time comparison of the token
 //!   with a copy, which every hit of a cache that keeps its tokens must make),
-//!   `hashmap_token` (a lookup in a `HashMap<String, _>` keyed by the token, foldhash),
+//!   `hashmap_token` (a lookup in a `HashMap<String, _>` keyed by the token: foldhash of the
+//!   whole token and an `==` that stops at the first difference, the plain way to cache),
 //!   `gmac_aes_token` (GHASH of the token through an AES-128-GCM tag, then one AES block:
 //!   authkit's cache key until it kept the tokens), `gmac_token` (the GHASH step alone),
 //!   `gcm_siv_token` (the AES-128-GCM-SIV tag, the key before that), `sha256_token`

@@ -79,7 +79,7 @@ fn table(dir: &Path, baselines: &[String], node: &[PathBuf]) -> Result<String, R
     let hashmap = c(
         "verify_cached",
         "hashmap_token",
-        "`HashMap<String, _>` (foldhash) lookup keyed by the token",
+        "`HashMap<String, _>` lookup keyed by the token (a plain peer: foldhash of all of it, `==` that stops at the first difference)",
     )?;
     let gmac = c(
         "verify_cached",

@@ -164,11 +164,13 @@ mod tests {
     #[test]
     fn visible_ascii_check_catches_any_bad_byte_in_any_position() {
         assert!(is_visible_ascii(b""));
-        // Chunk edges (16 bytes), the first chunk alone, and the tail after the chunks.
-        for len in [1, 15, 16, 17, 31, 32, 33, 48, 64, 900] {
+        // Every lane of the 16-byte chunks and every position of the tail after them, for
+        // every length up to four chunks, then a token-sized input.
+        let cases = (1..=64).map(|len| (len, (0..len).collect::<Vec<_>>()));
+        for (len, positions) in cases.chain([(900, vec![0, 17, 450, 895, 899])]) {
             let good = vec![b'a'; len];
             assert!(is_visible_ascii(&good), "len {len}");
-            for at in [0, 15.min(len - 1), 16.min(len - 1), len / 2, len - 1] {
+            for at in positions {
                 for bad in [b' ', b'\t', 0x7f, 0x80, 0xff, 0x00] {
                     let mut v = good.clone();
                     v[at] = bad;

@@ -46,6 +46,24 @@ impl<K: Hash + Eq, V, S: BuildHasher + Default> Generations<K, V, S> {
         Some(found)
     }
 
+    /// `f` of the entry for `key` when `f` accepts it (`Some`). Only an accepted entry is
+    /// kept (or made) current: a lookup `f` refuses leaves the map as it was.
+    #[inline(always)]
+    pub(crate) fn get_if<Q, R>(&mut self, key: &Q, f: impl FnOnce(&V) -> Option<R>) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if let Some(value) = self.current.get(key) {
+            return f(value);
+        }
+        let found = f(self.previous.get(key)?)?;
+        if let Some((key, value)) = self.previous.remove_entry(key) {
+            self.insert(key, value);
+        }
+        Some(found)
+    }
+
     /// The entry for `key` when it is in the current generation (where a hit just put it).
     pub(crate) fn current_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
     where
@@ -62,13 +80,17 @@ impl<K: Hash + Eq, V, S: BuildHasher + Default> Generations<K, V, S> {
         self.current.insert(key, value);
     }
 
-    pub(crate) fn remove<Q>(&mut self, key: &Q)
+    /// Removes the entry for `key` when `keep` refuses it.
+    pub(crate) fn remove_unless<Q>(&mut self, key: &Q, keep: impl Fn(&V) -> bool)
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.current.remove(key);
-        self.previous.remove(key);
+        for generation in [&mut self.current, &mut self.previous] {
+            if generation.get(key).is_some_and(|v| !keep(v)) {
+                generation.remove(key);
+            }
+        }
     }
 
     #[cfg(test)]
@@ -115,7 +137,36 @@ mod tests {
     }
 
     #[test]
-    fn replacing_a_current_key_does_not_rotate_and_remove_clears_both() {
+    fn an_entry_refused_by_get_if_stays_where_it_was() {
+        let mut m = map(2);
+        m.insert(1, 10);
+        m.insert(2, 20);
+        m.insert(3, 30); // {1, 2} become the previous generation
+        assert_eq!(m.get_if(&1, |_| None::<u32>), None);
+        assert!(m.current_mut(&1).is_none(), "refused, so not promoted");
+        assert_eq!(m.get_if(&3, |v| (*v == 30).then_some(*v)), Some(30));
+        assert_eq!(m.get_if(&1, |v| Some(*v)), Some(10)); // accepted: promoted
+        assert!(m.current_mut(&1).is_some());
+    }
+
+    #[test]
+    fn remove_unless_removes_only_what_it_refuses() {
+        let mut m = map(2);
+        m.insert(1, 10);
+        m.insert(2, 20);
+        m.insert(3, 30); // previous {1, 2}, current {3}
+        m.remove_unless(&1, |v| *v == 10);
+        m.remove_unless(&3, |v| *v == 30);
+        assert_eq!(m.len(), 3, "both kept");
+        m.remove_unless(&1, |v| *v == 11);
+        m.remove_unless(&3, |v| *v == 31);
+        assert_eq!(m.get_with(&1, |v| *v), None);
+        assert_eq!(m.get_with(&3, |v| *v), None);
+        assert_eq!(m.len(), 1);
+    }
+
+    #[test]
+    fn replacing_a_current_key_does_not_rotate_and_a_removal_clears_both() {
         let mut m = map(2);
         m.insert(1, 10);
         m.insert(2, 20);
@@ -123,8 +174,8 @@ mod tests {
         assert_eq!(m.len(), 2);
         assert_eq!(m.get_with(&1, |v| *v), Some(10));
         m.insert(3, 30);
-        m.remove(&1);
-        m.remove(&3);
+        m.remove_unless(&1, |_| false);
+        m.remove_unless(&3, |_| false);
         assert_eq!(m.get_with(&1, |v| *v), None);
         assert_eq!(m.get_with(&3, |v| *v), None);
         assert_eq!(m.get_with(&2, |v| *v), Some(21));

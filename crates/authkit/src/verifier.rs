@@ -55,6 +55,7 @@ use aws_lc_rs::constant_time;
 use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use url::Url;
+use zeroize::Zeroizing;
 
 use crate::claims::{ClaimName, Claims, ExpiredClaims, VerifiedClaims, parse_claims};
 use crate::clock::{SharedClock, SystemClock};
@@ -308,7 +309,9 @@ impl VerifierBuilder {
         self
     }
 
-    /// Capacity of the verified-token cache (default 10 000; 0 disables it).
+    /// Capacity of the verified-token cache (default 10 000; 0 disables it). Each entry
+    /// keeps a copy of its token until it expires or is evicted (~0.9 KB for a WorkOS
+    /// access token), wiped when it goes.
     pub fn cache_capacity(mut self, capacity: usize) -> Self {
         self.cache_capacity = capacity;
         self
@@ -992,23 +995,32 @@ impl<'de> Visitor<'de> for HeaderVisitor {
 /// A token as the cache sees it: where its entry would be, and the token itself, which a
 /// hit must equal.
 ///
-/// Every entry keeps a copy of the token it was verified for, and a hit needs the presented
-/// token to equal that copy byte for byte (compared in constant time, so how much of a
-/// cached token a guess got right never shows). No other token can inherit an entry's
-/// claims, whatever the hash does: the hash only spreads entries over shards and buckets.
-/// So it is the cheapest hash that spreads them well: foldhash, seeded per cache, of the
-/// token's last 16 bytes. For a JWS those are the end of the RSA signature, a pseudorandom
-/// function of everything signed: two verified tokens share them only if they are the same
-/// token. A client chooses the bytes of the tokens it *presents*, but only verified tokens
-/// are ever stored, so it cannot crowd a bucket; a presented token that lands on another's
-/// entry fails the comparison and is verified in full, as any miss is.
+/// Every entry keeps a copy of the token it was verified for, and a hit (like a restamp or
+/// a removal) needs the presented token to equal that copy byte for byte, compared in
+/// constant time. No other token can inherit an entry's claims, whatever the hash does:
+/// the hash only spreads entries over shards and buckets, so neither soundness nor the
+/// bound on any bucket rests on its seed being secret. It is the cheapest hash that spreads
+/// them well: foldhash, seeded per cache, of the token's last 16 bytes. For a JWS those are
+/// the end of the RSA signature, a pseudorandom function of everything signed: two verified
+/// tokens share them only by a ~2^-94 chance unless they are the same token. A client
+/// chooses the bytes of the tokens it *presents*, but only verified tokens are ever stored,
+/// so it cannot crowd a bucket; a presented token that lands on another's entry fails the
+/// comparison, leaves the entry as it was, and is verified in full, as any miss is.
 ///
 /// Why not a keyed cryptographic hash of the whole token, with no copy kept (the key until
 /// the seventh bench session: GHASH then AES under random keys): over a ~900-byte token it
 /// cost ~150 ns, ~200 ns in a server where the token is cold in the cache, the largest part
-/// of a cached bearer request. The comparison costs ~20 ns. What the copy costs instead is
-/// memory: ~0.9 KB per entry for a WorkOS access token, ~9 MB with the default 10,000
-/// entries (`bench/README.md` has the measurements).
+/// of a cached bearer request. The comparison costs ~30 ns. What the copy costs instead:
+/// - memory: ~0.9 KB per entry for a WorkOS access token, ~9 MB with the default 10,000
+///   entries; at most the capacity times [`MAX_TOKEN_LEN`] (80 MiB) for an issuer that
+///   mints 8 KiB tokens;
+/// - live credentials in memory: up to the capacity of tokens, each usable until its `exp`
+///   (5 minutes for WorkOS), where the process otherwise holds a token only while its
+///   request runs. A memory disclosure or core dump would show them. Copies are wiped when
+///   their entry goes; a service for which that exposure matters sets
+///   [`VerifierBuilder::cache_capacity`] to 0 and pays the RSA verification per request.
+///
+/// `bench/README.md` (seventh session) has the measurements.
 #[derive(Clone, Copy)]
 struct TokenKey<'t> {
     hash: u64,
@@ -1019,6 +1031,12 @@ struct TokenKey<'t> {
 const HASHED_TAIL: usize = 16;
 
 impl TokenKey<'_> {
+    /// Whether `entry` was verified for this very token (compared in constant time).
+    fn is_for(&self, entry: &Cached) -> bool {
+        constant_time::verify_slices_are_equal(entry.token.as_bytes(), self.token.as_bytes())
+            .is_ok()
+    }
+
     /// The shard: hash bits that neither the bucket index (low bits) nor hashbrown's
     /// control bytes (the top 7) use, so entries within a shard stay spread.
     fn shard(&self) -> usize {
@@ -1051,8 +1069,9 @@ const SHARDS: usize = 16;
 /// A verified token's claims and the `kid` that signed it: a hit only counts while that
 /// key is still published, so withdrawing a compromised key ends its tokens at once.
 struct Cached {
-    /// The token these claims were verified for: see [`TokenKey`].
-    token: Box<str>,
+    /// The token these claims were verified for: see [`TokenKey`]. A live credential
+    /// until `exp`, so it is wiped when the entry goes.
+    token: Zeroizing<Box<str>>,
     claims: Arc<Claims>,
     /// `claims.exp`, beside the entry, so a hit's expiry check reads the entry it already
     /// holds rather than the claims (their reference count is all a hit touches there).
@@ -1121,24 +1140,25 @@ impl TokenCache {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The entry for `key`'s token, judged against the key store's current `epoch`.
+    /// The entry for `key`'s token, judged against the key store's current `epoch`. An
+    /// entry for another token under the same hash is left as it was.
     fn get(&self, key: &TokenKey<'_>, epoch: u64) -> Option<Hit> {
         let hit = |c: &Cached| {
-            constant_time::verify_slices_are_equal(c.token.as_bytes(), key.token.as_bytes())
-                .is_ok()
-                .then(|| Hit {
-                    claims: Arc::clone(&c.claims),
-                    exp: c.exp,
-                    recheck: (c.epoch != epoch).then(|| Arc::clone(&c.kid)),
-                })
+            key.is_for(c).then(|| Hit {
+                claims: Arc::clone(&c.claims),
+                exp: c.exp,
+                recheck: (c.epoch != epoch).then(|| Arc::clone(&c.kid)),
+            })
         };
-        self.shard(key).get_with(&key.hash, hit).flatten()
+        self.shard(key).get_if(&key.hash, hit)
     }
 
-    /// Records that the entry's key was found published at `epoch` (called after a hit,
-    /// so the entry is `key`'s token's).
+    /// Records that `key`'s token's key was found published at `epoch`. Called after a hit,
+    /// but the shard was unlocked in between, so the entry is checked again.
     fn restamp(&self, key: &TokenKey<'_>, epoch: u64) {
-        if let Some(c) = self.shard(key).current_mut(&key.hash) {
+        if let Some(c) = self.shard(key).current_mut(&key.hash)
+            && key.is_for(c)
+        {
             c.epoch = epoch;
         }
     }
@@ -1147,7 +1167,7 @@ impl TokenCache {
     /// copy of which goes with them).
     fn insert(&self, key: &TokenKey<'_>, claims: Arc<Claims>, kid: Arc<str>, epoch: u64) {
         let cached = Cached {
-            token: key.token.into(),
+            token: Zeroizing::new(key.token.into()),
             exp: claims.exp,
             claims,
             kid,
@@ -1156,9 +1176,9 @@ impl TokenCache {
         self.shard(key).insert(key.hash, cached);
     }
 
-    /// Drops `key`'s entry (called after a hit, so the entry is `key`'s token's).
+    /// Drops `key`'s token's entry (never another token's under the same hash).
     fn remove(&self, key: &TokenKey<'_>) {
-        self.shard(key).remove(&key.hash);
+        self.shard(key).remove_unless(&key.hash, |c| !key.is_for(c));
     }
 
     #[cfg(test)]
@@ -1220,8 +1240,17 @@ mod tests {
             assert_eq!(other_key.hash, key(&cache, &cached).hash, "{other}");
             assert!(cache.get(&other_key, 0).is_none(), "{other} hit");
         }
-        // A failed comparison leaves the entry alone.
+        // A failed comparison leaves the entry alone, and neither a restamp nor a removal
+        // for another token touches it.
         assert!(cache.get(&key(&cache, &cached), 0).is_some());
+        let impostor = format!("Header.payload.signature-{tail}");
+        cache.restamp(&key(&cache, &impostor), 9);
+        let hit = cache.get(&key(&cache, &cached), 9).unwrap();
+        assert!(hit.recheck.is_some(), "restamped for another token");
+        cache.remove(&key(&cache, &impostor));
+        assert!(cache.get(&key(&cache, &cached), 0).is_some(), "removed");
+        cache.remove(&key(&cache, &cached));
+        assert!(cache.get(&key(&cache, &cached), 0).is_none());
     }
 
     #[test]
