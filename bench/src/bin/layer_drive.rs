@@ -72,13 +72,11 @@ impl<S: Service<Request<Body>>> Service<Request<Body>> for InsertWho<S> {
     }
 }
 
-fn main() -> anyhow::Result<ExitCode> {
-    let args = Args::parse();
-    let fixture = Fixture::from_env().context("fixture")?;
+fn app(fixture: &Fixture) -> anyhow::Result<Router> {
     let verifier = fixture
         .verifier(authkit::verifier::DEFAULT_CACHE_CAPACITY)
         .context("verifier")?;
-    let app = Router::new()
+    Ok(Router::new()
         .route("/open", get(open))
         .merge(
             Router::new()
@@ -90,21 +88,52 @@ fn main() -> anyhow::Result<ExitCode> {
                 .route("/extension", get(who))
                 .layer(tower::layer::layer_fn(InsertWho)),
         )
-        .with_state(());
+        .with_state(()))
+}
+
+/// Sends `requests` requests to `route`; how many were answered 200.
+fn drive(fixture: &Fixture, app: &Router, route: &str, requests: usize) -> anyhow::Result<usize> {
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     let authorization = HeaderValue::from_str(&format!("Bearer {}", fixture.token()))?;
     let mut ok = 0;
-    for _ in 0..args.requests {
-        let request = Request::get(args.route.as_str())
+    for _ in 0..requests {
+        let request = Request::get(route)
             .header(header::AUTHORIZATION, authorization.clone())
             .body(Body::empty())?;
         let response = runtime.block_on(app.clone().oneshot(request))?;
         ok += usize::from(response.status() == StatusCode::OK);
     }
+    Ok(ok)
+}
+
+fn main() -> anyhow::Result<ExitCode> {
+    let args = Args::parse();
+    let fixture = Fixture::from_env().context("fixture")?;
+    let app = app(&fixture)?;
+    let ok = drive(&fixture, &app, &args.route, args.requests)?;
     eprintln!("{ok} of {} requests answered 200", args.requests);
     Ok(if ok == args.requests {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_answers_200_and_others_do_not() {
+        let fixture = Fixture::from_env().expect("fixture");
+        let app = app(&fixture).expect("app");
+        for route in ["/open", "/bearer", "/extension"] {
+            assert_eq!(
+                drive(&fixture, &app, route, 3).expect("drive"),
+                3,
+                "{route}"
+            );
+        }
+        assert_eq!(drive(&fixture, &app, "/nowhere", 2).expect("drive"), 0);
+    }
 }
