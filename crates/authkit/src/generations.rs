@@ -30,24 +30,18 @@ impl<K: Hash + Eq, V, S: BuildHasher + Default> Generations<K, V, S> {
     }
 
     /// `f` of the entry for `key`, which a hit keeps (or makes) current.
-    // Inlined into the verifier's cache-hit path, where a call measured ~5 ns.
     #[inline(always)]
     pub(crate) fn get_with<Q, R>(&mut self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if let Some(value) = self.current.get(key) {
-            return Some(f(value));
-        }
-        let (key, value) = self.previous.remove_entry(key)?;
-        let found = f(&value);
-        self.insert(key, value);
-        Some(found)
+        self.get_if(key, |value| Some(f(value)))
     }
 
     /// `f` of the entry for `key` when `f` accepts it (`Some`). Only an accepted entry is
     /// kept (or made) current: a lookup `f` refuses leaves the map as it was.
+    // Inlined into the verifier's cache-hit path, where a call measured ~5 ns.
     #[inline(always)]
     pub(crate) fn get_if<Q, R>(&mut self, key: &Q, f: impl FnOnce(&V) -> Option<R>) -> Option<R>
     where
