@@ -1,5 +1,6 @@
-//! Route guards: a layer that lets a request through only when its principal holds a
-//! permission, answering 403 with the missing permission named otherwise.
+//! Route guards: layers that let a request through only when its principal holds a
+//! permission or a role, answering 403 with the missing one named otherwise (and 401, as
+//! the extractors do, when there is no principal).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use http::Request;
 use tower::{Layer, Service};
 
-use crate::principal::Resolution;
+use crate::principal::{Principal, Resolution};
 use crate::rejection::AuthRejection;
 
 /// Requires `permission` on every route the layer wraps. Apply it inside an
@@ -28,37 +29,72 @@ use crate::rejection::AuthRejection;
 ///     .layer(AuthKitLayer::bearer(verifier));
 /// # }
 /// ```
-pub fn require_permission(permission: impl Into<Arc<str>>) -> RequirePermissionLayer {
-    RequirePermissionLayer {
-        permission: permission.into(),
+pub fn require_permission(permission: impl Into<Arc<str>>) -> GuardLayer {
+    GuardLayer {
+        requirement: Requirement::Permission(permission.into()),
     }
 }
 
-/// See [`require_permission`].
-#[derive(Clone, Debug)]
-pub struct RequirePermissionLayer {
-    permission: Arc<str>,
+/// Requires the role `role` (a user principal's `role` or one of its `roles`; API keys
+/// have none) on every route the layer wraps. Apply it inside an [`crate::AuthKitLayer`].
+///
+/// ```no_run
+/// # fn demo(verifier: authkit::verifier::Verifier) {
+/// use axum::{Router, routing::get};
+/// use authkit_axum::{AuthKitLayer, require_role};
+///
+/// let app: Router = Router::new()
+///     .route("/admin/audit", get(|| async { "audit log" }))
+///     .layer(require_role("admin"))
+///     .layer(AuthKitLayer::bearer(verifier));
+/// # }
+/// ```
+pub fn require_role(role: impl Into<Arc<str>>) -> GuardLayer {
+    GuardLayer {
+        requirement: Requirement::Role(role.into()),
+    }
 }
 
-impl<S> Layer<S> for RequirePermissionLayer {
-    type Service = RequirePermission<S>;
+/// See [`require_permission`] and [`require_role`].
+#[derive(Clone, Debug)]
+pub struct GuardLayer {
+    requirement: Requirement,
+}
 
-    fn layer(&self, inner: S) -> Self::Service {
-        RequirePermission {
-            inner,
-            permission: self.permission.clone(),
+#[derive(Clone, Debug)]
+enum Requirement {
+    Permission(Arc<str>),
+    Role(Arc<str>),
+}
+
+impl Requirement {
+    fn check(&self, principal: &Principal) -> Result<(), AuthRejection> {
+        match self {
+            Requirement::Permission(p) => principal.require_permission(p),
+            Requirement::Role(r) => principal.require_role(r),
         }
     }
 }
 
-/// The service of [`RequirePermissionLayer`].
-#[derive(Clone, Debug)]
-pub struct RequirePermission<S> {
-    inner: S,
-    permission: Arc<str>,
+impl<S> Layer<S> for GuardLayer {
+    type Service = Guard<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Guard {
+            inner,
+            requirement: self.requirement.clone(),
+        }
+    }
 }
 
-impl<S> Service<Request<Body>> for RequirePermission<S>
+/// The service of [`GuardLayer`].
+#[derive(Clone, Debug)]
+pub struct Guard<S> {
+    inner: S,
+    requirement: Requirement,
+}
+
+impl<S> Service<Request<Body>> for Guard<S>
 where
     S: Service<Request<Body>, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -76,7 +112,7 @@ where
             None => Err(AuthRejection::LayerMissing),
             Some(Resolution {
                 principal: Some(p), ..
-            }) => p.require_permission(&self.permission),
+            }) => self.requirement.check(p),
             Some(Resolution { failure, .. }) => {
                 Err(failure.clone().unwrap_or(AuthRejection::MissingCredentials))
             }

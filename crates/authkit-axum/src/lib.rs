@@ -28,7 +28,7 @@ pub mod rejection;
 pub mod request;
 pub mod routes;
 
-pub use guard::{RequirePermissionLayer, require_permission};
+pub use guard::{GuardLayer, require_permission, require_role};
 pub use layer::AuthKitLayer;
 pub use principal::{Auth, OptionalAuth, Org, Principal};
 pub use rejection::AuthRejection;

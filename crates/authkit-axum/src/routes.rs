@@ -386,11 +386,10 @@ async fn switch_organization(
                 "organization_switch_failed",
                 &e.to_string(),
             );
-            // Only a dead refresh token ends the session. `SwitchError::clear_cookie` also
-            // says yes for any other 4xx, such as `organization_membership_not_found` when
-            // the user asks for an organization they are not in: that must not sign them
-            // out of the one they are in.
-            if refresh_token_is_dead(&e) {
+            // Only a dead refresh token (`invalid_grant`) ends the session. Any other 4xx,
+            // such as `organization_membership_not_found` when the user asks for an
+            // organization they are not in, must not sign them out of the one they are in.
+            if e.clear_cookie() {
                 response
                     .headers_mut()
                     .append(header::SET_COOKIE, state.cookies.clear_session());
@@ -398,10 +397,4 @@ async fn switch_organization(
             response
         }
     }
-}
-
-/// Whether a failed switch means the session's refresh token is unusable (`invalid_grant`):
-/// the only case where the session cookie is deleted.
-fn refresh_token_is_dead(e: &authkit::auth::SwitchError) -> bool {
-    matches!(e, authkit::auth::SwitchError::Refresh(c) if c.is_invalid_grant())
 }

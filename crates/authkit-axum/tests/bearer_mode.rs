@@ -13,7 +13,10 @@ use authkit::client::WorkOsClient;
 use authkit::clock::ManualClock;
 use authkit::jwks::KeyStore;
 use authkit::verifier::Verifier;
-use authkit_axum::{Auth, AuthKitLayer, OptionalAuth, Org, Principal, require_permission};
+use authkit_axum::{
+    Auth, AuthKitLayer, AuthRejection, OptionalAuth, Org, Principal, require_permission,
+    require_role,
+};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -94,7 +97,19 @@ async fn api(emu: &SharedEmulator, tune: impl FnOnce(AuthKitLayer) -> AuthKitLay
     let (verifier, clock) = verifier(emu);
     let guarded = Router::new()
         .route("/projects", post(|| async { "created" }))
-        .route_layer(require_permission("projects:write"));
+        .route_layer(require_permission("projects:write"))
+        .merge(
+            Router::new()
+                .route("/members", post(|| async { "invited" }))
+                .route_layer(require_role("admin")),
+        )
+        .route(
+            "/settings",
+            get(|Auth(p): Auth| async move {
+                p.require_role("admin")?;
+                Ok::<_, AuthRejection>("settings")
+            }),
+        );
     let router = Router::new()
         .route("/me", get(|Auth(p): Auth| async move { Json(who(&p)) }))
         .route(
@@ -314,6 +329,44 @@ async fn require_permission_is_403_naming_the_permission() {
     // Without credentials the guard answers 401, not 403.
     let hop = api.call(http::Method::POST, "/projects", None).await;
     assert_eq!(hop.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_missing_role_is_403_naming_the_role_from_the_guard_and_the_principal() {
+    let emu = emulator();
+    let api = api(emu, |l| l).await;
+    let (bob, _) = token(emu, "bob@acme.test").await; // member
+    let (alice, _) = token(emu, "alice@acme.test").await; // admin
+    for (method, path, ok) in [
+        (http::Method::POST, "/members", "invited"),
+        (http::Method::GET, "/settings", "settings"),
+    ] {
+        let hop = api
+            .call(method.clone(), path, Some(&format!("Bearer {bob}")))
+            .await;
+        assert_eq!(hop.status, StatusCode::FORBIDDEN, "{path}: {hop:?}");
+        let body = hop.json();
+        assert_eq!(body["error"], "insufficient_role", "{path}");
+        assert_eq!(body["role"], "admin", "{path}");
+        assert!(
+            body["message"].as_str().unwrap().contains("admin"),
+            "{path}"
+        );
+        assert_eq!(
+            hop.header("www-authenticate"),
+            Some("Bearer error=\"insufficient_scope\""),
+            "{path}"
+        );
+
+        let hop = api
+            .call(method.clone(), path, Some(&format!("Bearer {alice}")))
+            .await;
+        assert_eq!(hop.status, StatusCode::OK, "{path}");
+        assert_eq!(hop.body, ok);
+
+        let hop = api.call(method, path, None).await;
+        assert_eq!(hop.status, StatusCode::UNAUTHORIZED, "{path}");
+    }
 }
 
 #[tokio::test]

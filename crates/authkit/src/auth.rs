@@ -27,16 +27,19 @@
 //!    and `mfa_enrollment` tell the caller to send the user through sign-in for that
 //!    organization.
 //! 5. [`AuthKit::sign_out`]: clear the cookie and go to WorkOS's logout URL with the
-//!    session id (from the token's `sid`) and `return_to`.
+//!    session id (from the verified token's `sid`, expired or not; the key set is
+//!    fetched if the token's key is not loaded) and `return_to`.
 //!
 //! # Decisions beyond authkit-nextjs
 //!
 //! - A token that fails verification for a reason other than expiry is not refreshed
 //!   (authkit-nextjs refreshes on any failure). A refresh cannot fix a wrong issuer or a
-//!   bad signature, and the cookie is sealed, so such a token means a configuration
-//!   problem: the cookie is cleared. The exceptions are "signing keys unavailable" and
-//!   "unknown kid" (a JWKS outage or a rotation within the refetch cooldown): the
-//!   request is signed out but the cookie is kept.
+//!   bad signature. A token that is not sound (bad signature, malformed, not a user
+//!   session) clears the cookie. The request is signed out but the cookie is kept for
+//!   "signing keys unavailable" and "unknown kid" (a JWKS outage or a rotation within
+//!   the refetch cooldown), and for an issuer or audience this app does not accept: that
+//!   is this app's configuration (authkit-nextjs checks neither), and deleting the
+//!   cookie would sign the user out of every app sharing it. A warning names the cause.
 //! - The user object of the cookie must belong to the token's `sub`; a mismatch is
 //!   treated as a broken cookie (signed out, cookie cleared), as authkit-nextjs does.
 //! - Everything in [`Authenticated`] except the user object comes from
@@ -52,6 +55,7 @@ use crate::claims::{Claims, VerifiedClaims};
 use crate::client::{AuthenticateResponse, ClientError, WorkOsClient};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{AuthKitConfig, ConfigError, SameSite};
+use crate::jwks::KeyStoreConfig;
 use crate::pkce::{self, LEGACY_VERIFIER_COOKIE, STATE_TTL, ScreenHint};
 use crate::refresh::{DEFAULT_GRACE, DEFAULT_MAX_REMEMBERED, SingleFlight};
 use crate::return_to::ReturnPath;
@@ -137,7 +141,8 @@ pub struct CallbackParams<'a> {
 pub struct CallbackSuccess {
     /// The new session cookie value (cookie name: [`AuthKit::cookie_name`]).
     pub session_cookie: Sealed,
-    /// Clear this verifier cookie.
+    /// Clear this verifier cookie: the flow's own, or the legacy `wos-auth-verifier`
+    /// when that was the one read.
     pub clear_verifier_cookie: String,
     /// Redirect here (the return path of the sealed state, else `/`).
     pub redirect: ReturnPath,
@@ -202,7 +207,8 @@ pub struct CallbackFailure {
     /// What went wrong.
     #[source]
     pub error: CallbackError,
-    /// The verifier cookie for the returned `state`, when there was a `state`.
+    /// The verifier cookie for the returned `state` (or the legacy `wos-auth-verifier`
+    /// when the request carried only that), when there was a `state`.
     pub clear_verifier_cookie: Option<String>,
 }
 
@@ -749,6 +755,10 @@ impl AuthKitBuilder {
             Some(v) => v,
             None => Verifier::builder()
                 .jwks_url(client.jwks_url())
+                .key_store_config(KeyStoreConfig {
+                    cooldown: config.jwks_cooldown(),
+                    ..KeyStoreConfig::default()
+                })
                 .issuers(config.accepted_issuers())
                 .clock(Arc::clone(&clock))
                 .build()?,
@@ -925,7 +935,22 @@ impl AuthKit {
         cookies: &impl CookieSource,
     ) -> Result<CallbackSuccess, CallbackFailure> {
         let state = params.state.filter(|s| !s.is_empty());
-        let clear = state.map(pkce::verifier_cookie_name);
+        // The flow's own verifier cookie, else the legacy single one (an older authkit-nextjs
+        // started the flow): whichever was read is the one to clear.
+        let mut cookie = None;
+        let clear = state.map(|state| {
+            let name = pkce::verifier_cookie_name(state);
+            match cookies.cookie(&name) {
+                Some(value) => cookie = Some(value),
+                None => {
+                    if let Some(value) = cookies.cookie(LEGACY_VERIFIER_COOKIE) {
+                        cookie = Some(value);
+                        return LEGACY_VERIFIER_COOKIE.to_owned();
+                    }
+                }
+            }
+            name
+        });
         let fail = |error: CallbackError| CallbackFailure {
             error,
             clear_verifier_cookie: clear.clone(),
@@ -941,9 +966,6 @@ impl AuthKit {
         else {
             return Err(fail(pkce::CallbackError::MissingAuthParams.into()));
         };
-        let cookie = cookies
-            .cookie(&clear_name)
-            .or_else(|| cookies.cookie(LEGACY_VERIFIER_COOKIE));
         let now = self.inner.clock.now();
         let pkce_state =
             pkce::verify_callback_state(Some(state), cookie.as_deref(), &self.inner.passwords, now)
@@ -1014,17 +1036,28 @@ impl AuthKit {
             }
             Verified::Expired(claims) => (RefreshTrigger::Expired, None, claims.org_id.clone()),
             Verified::Invalid(e) => {
-                let cookie = if matches!(e, VerifyError::KeysUnavailable | VerifyError::UnknownKey)
-                {
-                    CookieUpdate::Keep
-                } else {
-                    CookieUpdate::Clear
+                let cookie = match e {
+                    // Keys not loaded yet, or rotating: the session may be fine.
+                    VerifyError::KeysUnavailable | VerifyError::UnknownKey => CookieUpdate::Keep,
+                    // A WorkOS-signed token this app's policy does not accept: a
+                    // configuration matter (a custom auth domain missing from
+                    // `WORKOS_ISSUER`, say), not a bad cookie. Deleting it would also sign
+                    // the user out of every app that shares it.
+                    VerifyError::InvalidIssuer | VerifyError::InvalidAudience => {
+                        tracing::warn!(
+                            error = %e,
+                            "the session's access token is signed by WorkOS but its issuer or \
+                             audience is not accepted; check WORKOS_ISSUER (the cookie is kept)"
+                        );
+                        CookieUpdate::Keep
+                    }
+                    _ => CookieUpdate::Clear,
                 };
                 return signed_out(cookie, SignedOutReason::InvalidToken(e));
             }
         };
 
-        match self.refresh(&session, org.as_deref()).await {
+        match self.refresh(&session.refresh_token, org.as_deref()).await {
             Ok(response) => match self.session_from_response(response, Some(&session)).await {
                 Ok((sealed, auth)) => {
                     self.succeeded(trigger, &auth);
@@ -1092,35 +1125,48 @@ impl AuthKit {
             .unseal(value, self.inner.clock.now())
             .map_err(|_| SwitchError::NotSignedIn)?;
         let trigger = RefreshTrigger::SwitchOrganization;
-        let response = match self.refresh(&session, Some(organization_id)).await {
-            Ok(r) => r,
-            Err(error) => {
-                self.failed(trigger, &error);
-                return Err(if error.requires_sign_in() {
-                    SwitchError::SignInRequired {
-                        organization_id: organization_id.to_owned(),
-                        error,
+        let mut refresh_token = session.refresh_token.clone();
+        // A refresh of this token already running for the cookie's own organization (an
+        // ordinary refresh of a page loaded at the same moment) is shared, not raced: its
+        // result carries the new refresh token, from which the switch is made. Twice at
+        // most: each round spends a token, and a third race is not a plausible one.
+        let mut round = 0;
+        loop {
+            let response = match self.refresh(&refresh_token, Some(organization_id)).await {
+                Ok(r) => r,
+                Err(error) => {
+                    self.failed(trigger, &error);
+                    return Err(if error.requires_sign_in() {
+                        SwitchError::SignInRequired {
+                            organization_id: organization_id.to_owned(),
+                            error,
+                        }
+                    } else {
+                        SwitchError::Refresh(error)
+                    });
+                }
+            };
+            let next = response.refresh_token.clone();
+            let (session_cookie, auth) = self
+                .session_from_response(response, Some(&session))
+                .await
+                .map_err(|e| match e {
+                    NewSessionError::Token(v, _) => SwitchError::InvalidAccessToken(v),
+                    NewSessionError::UserMismatch => {
+                        SwitchError::InvalidAccessToken(VerifyError::InvalidClaims("user mismatch"))
                     }
-                } else {
-                    SwitchError::Refresh(error)
+                    NewSessionError::Seal(s) => SwitchError::Seal(s),
+                })?;
+            if auth.organization_id() == Some(organization_id) || round == 2 {
+                self.succeeded(trigger, &auth);
+                return Ok(Switched {
+                    session_cookie,
+                    auth,
                 });
             }
-        };
-        let (session_cookie, auth) = self
-            .session_from_response(response, Some(&session))
-            .await
-            .map_err(|e| match e {
-                NewSessionError::Token(v, _) => SwitchError::InvalidAccessToken(v),
-                NewSessionError::UserMismatch => {
-                    SwitchError::InvalidAccessToken(VerifyError::InvalidClaims("user mismatch"))
-                }
-                NewSessionError::Seal(s) => SwitchError::Seal(s),
-            })?;
-        self.succeeded(trigger, &auth);
-        Ok(Switched {
-            session_cookie,
-            auth,
-        })
+            refresh_token = next;
+            round += 1;
+        }
     }
 
     /// Signs out: WorkOS's logout URL for the session (with `return_to`, which WorkOS
@@ -1128,18 +1174,26 @@ impl AuthKit {
     /// if it is a safe local path or a URL on the redirect URI's origin, else `/`.
     pub async fn sign_out(&self, cookie_value: Option<&str>, return_to: Option<&str>) -> SignOut {
         let session_id = match cookie_value.filter(|v| !v.is_empty()) {
-            // Never wait on a JWKS fetch to sign out: the cached keys decide, and an
-            // expired token still names its session.
+            // An expired token still names its session. The cached keys decide when they
+            // can; when the token's key is not loaded (a first request after start-up, a
+            // rotation) the key set is fetched, within the usual cooldown and 5 s timeout:
+            // without the session id the user would be signed out here only, and WorkOS
+            // would sign them straight back in.
             Some(value) => match self.inner.cookie.unseal(value, self.inner.clock.now()) {
-                Ok(session) => match self
-                    .inner
-                    .verifier
-                    .verify_without_fetch(&session.access_token)
-                {
-                    Ok(c) => c.sid.clone(),
-                    Err(VerifyError::Expired(c)) => c.sid.clone(),
-                    Err(_) => None,
-                },
+                Ok(session) => {
+                    let token = session.access_token.as_str();
+                    let verified = match self.inner.verifier.verify_without_fetch(token) {
+                        Err(VerifyError::KeysUnavailable | VerifyError::UnknownKey) => {
+                            self.inner.verifier.verify(token).await
+                        }
+                        other => other,
+                    };
+                    match verified {
+                        Ok(c) => c.sid.clone(),
+                        Err(VerifyError::Expired(c)) => c.sid.clone(),
+                        Err(_) => None,
+                    }
+                }
                 Err(_) => None,
             },
             None => None,
@@ -1200,23 +1254,19 @@ impl AuthKit {
 
     async fn refresh(
         &self,
-        session: &Session,
+        refresh_token: &str,
         organization_id: Option<&str>,
     ) -> Result<AuthenticateResponse, ClientError> {
         let client = self.inner.client.clone();
-        let token = session.refresh_token.clone();
+        let token = refresh_token.to_owned();
         let org = organization_id.map(str::to_owned);
         self.inner
             .flights
-            .run(
-                &session.refresh_token,
-                organization_id,
-                move || async move {
-                    client
-                        .authenticate_with_refresh_token(&token, org.as_deref())
-                        .await
-                },
-            )
+            .run(refresh_token, organization_id, move || async move {
+                client
+                    .authenticate_with_refresh_token(&token, org.as_deref())
+                    .await
+            })
             .await
     }
 

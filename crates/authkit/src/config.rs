@@ -11,14 +11,15 @@
 //! | `WORKOS_COOKIE_MAX_AGE` | `34560000` (400 days) | cookie `Max-Age`, seconds |
 //! | `WORKOS_COOKIE_SAMESITE` | `lax` | `lax`, `strict` or `none`, any case |
 //! | `WORKOS_API_HOSTNAME` | `api.workos.com` | API host (point it at the emulator) |
-//! | `WORKOS_API_HTTPS` | `true` | `true` or `false` |
+//! | `WORKOS_API_HTTPS` | `true` | `true` or `false`; `false` only with a loopback host |
 //! | `WORKOS_API_PORT` | unset | API port |
 //! | `WORKOS_ISSUER` | every live WorkOS shape | comma-separated accepted `iss` values |
 //!
 //! Differences from authkit-nextjs, all in the direction of failing early: a value that is
 //! set but wrong (a non-numeric `WORKOS_COOKIE_MAX_AGE`, `WORKOS_API_HTTPS=yes`, a redirect URI
 //! that is not an absolute http(s) URL) is a [`ConfigError`] naming the variable, not a silent
-//! default. An empty variable counts as unset.
+//! default. An empty variable counts as unset. `WORKOS_API_HTTPS=false` is refused unless
+//! the host is loopback (the local emulator): the signing keys come over that connection.
 //!
 //! Only `WORKOS_CLIENT_ID` is always required, because a backend that only verifies bearer
 //! tokens needs nothing else. A web app with sessions calls
@@ -654,7 +655,18 @@ impl AuthKitConfigBuilder {
         if api_port == Some(0) {
             return Err(ConfigError::invalid(var::API_PORT, "must be 1-65535"));
         }
-        check_hostname(&api_hostname, api_https)?;
+        let api_host_url = check_hostname(&api_hostname, api_https)?;
+        if !api_https && !crate::jwks::is_loopback(&api_host_url) {
+            // Signing keys, codes and tokens travel on this connection: in clear text, anyone
+            // on the path could substitute keys and mint sessions.
+            return Err(ConfigError::invalid(
+                var::API_HTTPS,
+                format!(
+                    "is false, but WORKOS_API_HOSTNAME {api_hostname:?} is not a loopback host; \
+                     plain http is only allowed to localhost, 127.0.0.0/8 or ::1"
+                ),
+            ));
+        }
         let origin = match api_port {
             Some(port) => format!("{}://{api_hostname}:{port}", scheme(api_https)),
             None => format!("{}://{api_hostname}", scheme(api_https)),
@@ -715,7 +727,8 @@ fn is_cookie_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-fn check_hostname(host: &str, https: bool) -> Result<(), ConfigError> {
+/// Checks `WORKOS_API_HOSTNAME` and returns it as the URL `scheme://host/`.
+fn check_hostname(host: &str, https: bool) -> Result<Url, ConfigError> {
     let bad = |why: &str| {
         Err(ConfigError::invalid(
             var::API_HOSTNAME,
@@ -738,7 +751,7 @@ fn check_hostname(host: &str, https: bool) -> Result<(), ConfigError> {
     if url.host_str() != Some(host) || url.path() != "/" || !url.username().is_empty() {
         return bad("must be a bare host name (no path, user or port)");
     }
-    Ok(())
+    Ok(url)
 }
 
 #[cfg(test)]
@@ -886,6 +899,42 @@ mod tests {
             let c = env(&[("WORKOS_CLIENT_ID", "c"), ("WORKOS_COOKIE_SAMESITE", v)]).unwrap();
             assert_eq!(c.cookie_same_site(), want);
         }
+    }
+
+    #[test]
+    fn plain_http_is_refused_to_any_host_but_loopback() {
+        for host in [
+            "emulator",
+            "api.workos.com",
+            "10.0.0.5",
+            "localhost.evil.com",
+        ] {
+            let err = env(&[
+                ("WORKOS_CLIENT_ID", "client_1"),
+                ("WORKOS_API_HOSTNAME", host),
+                ("WORKOS_API_HTTPS", "false"),
+            ])
+            .unwrap_err();
+            let message = err.to_string();
+            assert!(message.contains("WORKOS_API_HTTPS"), "{message}");
+            assert!(message.contains("WORKOS_API_HOSTNAME"), "{message}");
+        }
+        for host in ["localhost", "LOCALHOST", "127.0.0.1", "127.1.2.3", "[::1]"] {
+            let c = env(&[
+                ("WORKOS_CLIENT_ID", "client_1"),
+                ("WORKOS_API_HOSTNAME", host),
+                ("WORKOS_API_HTTPS", "false"),
+            ]);
+            assert!(c.is_ok(), "{host}: {c:?}");
+        }
+        // Over https any host is fine.
+        assert!(
+            env(&[
+                ("WORKOS_CLIENT_ID", "client_1"),
+                ("WORKOS_API_HOSTNAME", "auth.example.com"),
+            ])
+            .is_ok()
+        );
     }
 
     #[test]

@@ -410,13 +410,7 @@ pub struct HttpFetcher {
 impl HttpFetcher {
     /// A fetcher for `url`, e.g. `https://api.workos.com/sso/jwks/client_123`.
     pub fn new(url: Url) -> Result<Self, FetchError> {
-        let loopback = match url.host() {
-            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        };
-        let allowed = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+        let allowed = url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url));
         if !allowed {
             return Err(FetchError::InsecureUrl(url.to_string()));
         }
@@ -477,6 +471,16 @@ impl JwksFetcher for HttpFetcher {
             Ok(FetchedJwks { body, max_age })
         }
         .boxed()
+    }
+}
+
+/// Whether `url`'s host is this machine: `localhost`, 127.0.0.0/8 or `::1`.
+pub(crate) fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -643,11 +647,25 @@ impl KeyStore {
 
     /// A store fetching `url` over HTTP with the default policy.
     pub fn from_url(url: Url, clock: SharedClock) -> Result<Self, FetchError> {
+        Self::from_url_with(url, clock, KeyStoreConfig::default())
+    }
+
+    /// A store fetching `url` over HTTP with the timing policy `config`.
+    pub fn from_url_with(
+        url: Url,
+        clock: SharedClock,
+        config: KeyStoreConfig,
+    ) -> Result<Self, FetchError> {
         Ok(Self::remote(
             Arc::new(HttpFetcher::new(url)?),
             clock,
-            KeyStoreConfig::default(),
+            config,
         ))
+    }
+
+    /// The store's timing policy.
+    pub fn config(&self) -> &KeyStoreConfig {
+        &self.inner.config
     }
 
     fn build(
@@ -1074,6 +1092,43 @@ mod tests {
             e.remove("kid");
         });
         assert!(KeySet::from_jwks_json(&doc).is_err());
+    }
+
+    #[test]
+    fn a_mixed_set_keeps_exactly_its_good_keys() {
+        let good = {
+            let doc: Value = serde_json::from_str(WORKOS_JWKS).unwrap();
+            doc["keys"][0].clone()
+        };
+        let variant = |kid: &str, f: &dyn Fn(&mut serde_json::Map<String, Value>)| {
+            let mut entry = good.clone();
+            let map = entry.as_object_mut().unwrap();
+            map.insert("kid".into(), Value::from(kid));
+            f(map);
+            entry
+        };
+        let short = variant("short", &|e| {
+            let n = URL_SAFE_NO_PAD.decode(e["n"].as_str().unwrap()).unwrap();
+            e.insert("n".into(), Value::from(URL_SAFE_NO_PAD.encode(&n[..128])));
+        });
+        let ec = variant("ec", &|e| {
+            e.insert("kty".into(), Value::from("EC"));
+        });
+        let enc = variant("enc", &|e| {
+            e.insert("use".into(), Value::from("enc"));
+        });
+        let private = variant("private", &|e| {
+            e.insert("d".into(), Value::from("AQAB"));
+        });
+        let second = variant("second", &|_| {});
+        let doc = serde_json::json!({"keys": [short, good, ec, enc, private, second]});
+        let set = KeySet::from_jwks_json(&serde_json::to_vec(&doc).unwrap()).unwrap();
+        let mut kids: Vec<&str> = set.kids().collect();
+        kids.sort_unstable();
+        assert_eq!(
+            kids,
+            ["second", "sso_oidc_key_pair_01JXWR786PFV2T6FAANMCKF8TT"]
+        );
     }
 
     #[test]

@@ -11,9 +11,13 @@
 //! [`SingleFlight::run`] fixes this in-process:
 //!
 //! - **Concurrent callers share one call.** Callers are keyed by a SHA-256 hash of the
-//!   refresh token and the requested organization id (the token itself is never kept).
-//!   The first caller starts the refresh; the others wait for it and receive a clone of
-//!   its result, success or error.
+//!   refresh token (the token itself is never kept), whatever organization they ask for:
+//!   the token can be spent only once. The first caller starts the refresh; the others
+//!   wait for it and receive a clone of its successful result, even one for another
+//!   organization (an organization switch racing an ordinary refresh of the same cookie:
+//!   the switcher refreshes again from the shared result, see `AuthKit`). An error is
+//!   shared only by callers that asked for the same organization; the others try again
+//!   with the same token, since a refused refresh may not have spent it.
 //! - **The refresh runs in its own Tokio task**, so it completes and its result is
 //!   recorded even if the request that started it is dropped (client disconnect). A
 //!   spent token whose replacement was thrown away would log the user out.
@@ -70,19 +74,36 @@ type Key = [u8; 32];
 type SharedResult<V, E> = Shared<BoxFuture<'static, Result<V, E>>>;
 
 enum Slot<V, E> {
-    Pending { id: u64, result: SharedResult<V, E> },
+    Pending {
+        id: u64,
+        /// The organization the running refresh asked for.
+        organization: Option<Box<str>>,
+        result: SharedResult<V, E>,
+    },
+    /// A successful refresh that consumed the token, remembered for the grace window.
+    /// Also how a remembered result is followed along later rotations, so nobody is
+    /// handed a token that has since been spent.
     Done { value: V, until: SystemTime },
 }
 
 struct State<V, E> {
     slots: HashMap<Key, Slot<V, E>>,
-    /// The newest successful result that consumed a refresh token, keyed by the token
-    /// alone (whatever the organization): lets a remembered result be followed along
-    /// later rotations, so nobody is handed a token that has since been spent.
-    successors: HashMap<Key, (V, SystemTime)>,
     /// Remembered results in completion order, for expiry and the size bound.
     remembered: VecDeque<(Key, SystemTime)>,
     next_id: u64,
+}
+
+/// What a caller of [`SingleFlight::run`] does next, decided under the lock.
+enum Step<V, E> {
+    /// A remembered result.
+    Remembered(V),
+    /// Wait for a flight; `same_organization` tells whether it asked for the caller's.
+    Join {
+        result: SharedResult<V, E>,
+        same_organization: bool,
+    },
+    /// Wait for the flight this caller started.
+    Started(SharedResult<V, E>),
 }
 
 struct Inner<V, E> {
@@ -135,7 +156,6 @@ where
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
                     slots: HashMap::new(),
-                    successors: HashMap::new(),
                     remembered: VecDeque::new(),
                     next_id: 0,
                 }),
@@ -158,9 +178,10 @@ where
         self
     }
 
-    /// Runs `refresh` for this refresh token and organization, unless a refresh for the
-    /// same pair is already running (then waits for and returns its result) or finished
-    /// successfully within the grace window (then returns that result at once).
+    /// Runs `refresh` for this refresh token and organization, unless a refresh of the
+    /// same token is already running (then waits for and returns its result; see the
+    /// module docs for one asked for another organization) or finished successfully
+    /// within the grace window (then returns that result at once).
     ///
     /// `refresh` is called at most once, and only by the caller that starts the flight.
     pub async fn run<F, Fut>(
@@ -173,20 +194,46 @@ where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>> + Send + 'static,
     {
-        let key = flight_key(refresh_token, organization_id);
-        let waiting = {
-            let mut state = self.inner.lock();
-            let now = self.inner.clock.now();
-            self.inner.expire(&mut state, now);
-            match state.slots.get(&key) {
-                Some(Slot::Done { value, until }) if *until > now => {
-                    return Ok(self.inner.newest(&state, value, now));
+        let key = token_key(refresh_token);
+        let mut refresh = Some(refresh);
+        loop {
+            let step = {
+                let mut state = self.inner.lock();
+                let now = self.inner.clock.now();
+                self.inner.expire(&mut state, now);
+                match state.slots.get(&key) {
+                    Some(Slot::Done { value, until }) if *until > now => {
+                        Step::Remembered(self.inner.newest(&state, value, now))
+                    }
+                    Some(Slot::Pending {
+                        organization,
+                        result,
+                        ..
+                    }) => Step::Join {
+                        result: result.clone(),
+                        same_organization: organization.as_deref() == organization_id,
+                    },
+                    // `refresh` is always still there: a caller that takes it returns below.
+                    _ => match refresh.take() {
+                        Some(f) => Step::Started(self.start(&mut state, key, organization_id, f())),
+                        None => return Err(RefreshInterrupted.into()),
+                    },
                 }
-                Some(Slot::Pending { result, .. }) => result.clone(),
-                _ => self.start(&mut state, key, token_key(refresh_token), refresh()),
+            };
+            match step {
+                Step::Remembered(value) => return Ok(value),
+                Step::Started(result) => return result.await,
+                Step::Join {
+                    result,
+                    same_organization,
+                } => match result.await {
+                    // Another organization's refresh was refused (not a member, step-up
+                    // needed...): that need not have spent the token, so try ours.
+                    Err(_) if !same_organization => continue,
+                    outcome => return outcome,
+                },
             }
-        };
-        waiting.await
+        }
     }
 
     /// Refreshes currently running.
@@ -211,7 +258,7 @@ where
         &self,
         state: &mut State<V, E>,
         key: Key,
-        token_key: Key,
+        organization: Option<&str>,
         refresh: Fut,
     ) -> SharedResult<V, E>
     where
@@ -222,7 +269,6 @@ where
         let mut guard = Completion {
             inner: Arc::clone(&self.inner),
             key,
-            token_key,
             id,
             finished: false,
         };
@@ -241,6 +287,7 @@ where
             key,
             Slot::Pending {
                 id,
+                organization: organization.map(Box::from),
                 result: result.clone(),
             },
         );
@@ -267,8 +314,8 @@ impl<V, E> Inner<V, E> {
                 let Some(token) = next_token(current) else {
                     break;
                 };
-                match state.successors.get(&token_key(token)) {
-                    Some((next, until)) if *until > now => current = next,
+                match state.slots.get(&token_key(token)) {
+                    Some(Slot::Done { value, until }) if *until > now => current = value,
                     _ => break,
                 }
             }
@@ -278,9 +325,6 @@ impl<V, E> Inner<V, E> {
 
     /// Drops remembered results that are past their window or over the bound.
     fn expire(&self, state: &mut State<V, E>, now: SystemTime) {
-        if state.successors.len() > self.max_remembered {
-            state.successors.retain(|_, (_, until)| *until > now);
-        }
         while let Some(&(key, until)) = state.remembered.front() {
             if until > now && state.remembered.len() <= self.max_remembered {
                 break;
@@ -297,8 +341,6 @@ impl<V, E> Inner<V, E> {
 struct Completion<V, E> {
     inner: Arc<Inner<V, E>>,
     key: Key,
-    /// The consumed refresh token's own key (no organization), for `successors`.
-    token_key: Key,
     id: u64,
     finished: bool,
 }
@@ -322,11 +364,6 @@ impl<V: Clone, E> Completion<V, E> {
                     },
                 );
                 state.remembered.push_back((self.key, until));
-                if self.inner.next_token.is_some() {
-                    state
-                        .successors
-                        .insert(self.token_key, (value.clone(), until));
-                }
                 self.inner.expire(&mut state, now);
             }
             _ => {
@@ -348,26 +385,12 @@ impl<V, E> Drop for Completion<V, E> {
     }
 }
 
-/// The key of a refresh token alone.
+/// SHA-256 of the refresh token, so the map never holds one.
 fn token_key(refresh_token: &str) -> Key {
-    flight_key(refresh_token, None)
-}
-
-/// SHA-256 over the token and the organization id, with a tag telling "no
-/// organization" from an empty one, so the map never holds a refresh token.
-fn flight_key(refresh_token: &str, organization_id: Option<&str>) -> Key {
-    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    ctx.update(&(refresh_token.len() as u64).to_be_bytes());
-    ctx.update(refresh_token.as_bytes());
-    match organization_id {
-        Some(org) => {
-            ctx.update(&[1]);
-            ctx.update(org.as_bytes());
-        }
-        None => ctx.update(&[0]),
-    }
     let mut key = [0u8; 32];
-    key.copy_from_slice(ctx.finish().as_ref());
+    key.copy_from_slice(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, refresh_token.as_bytes()).as_ref(),
+    );
     key
 }
 
@@ -502,20 +525,79 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn same_token_for_another_organization_is_a_separate_flight() {
+    async fn a_caller_for_another_organization_shares_the_running_refresh_of_its_token() {
         let clock = ManualClock::at_unix_seconds(1_000);
         let sf = flights(&clock);
-        let calls = Arc::new(AtomicUsize::new(0));
-        for org in [None, Some("org_a"), Some("org_b"), Some("")] {
-            let calls = Arc::clone(&calls);
-            sf.run("rt_1", org, || async move {
-                calls.fetch_add(1, Ordering::SeqCst);
-                Ok::<_, Fail>(format!("{org:?}"))
+        let up = Upstream::default();
+        let tasks: Vec<_> = [None, Some("org_a"), Some("org_b"), Some("")]
+            .into_iter()
+            .map(|org| {
+                let sf = sf.clone();
+                let up = up.clone();
+                tokio::spawn(async move { sf.run("rt_1", org, || up.refresh(Ok("s2"))).await })
             })
-            .await
-            .unwrap();
+            .collect();
+        wait_for_waiters(&tasks).await;
+        assert_eq!(sf.in_flight(), 1);
+        up.release.notify_one();
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), Ok("s2".to_owned()));
         }
-        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        assert_eq!(up.calls.load(Ordering::SeqCst), 1, "the token is sent once");
+        // And within the grace window, whatever the organization.
+        let r = sf
+            .run("rt_1", Some("org_c"), || up.refresh(Ok("never")))
+            .await;
+        assert_eq!(r, Ok("s2".to_owned()));
+        assert_eq!(up.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_refused_refresh_for_another_organization_lets_the_joiner_try_its_own() {
+        let clock = ManualClock::at_unix_seconds(1_000);
+        let sf = flights(&clock);
+        let up = Upstream::default();
+        let switch = {
+            let (sf, up) = (sf.clone(), up.clone());
+            tokio::spawn(async move {
+                sf.run("rt_1", Some("org_b"), || {
+                    up.refresh(Err(Fail("organization_membership_not_found")))
+                })
+                .await
+            })
+        };
+        let same = {
+            let (sf, up) = (sf.clone(), up.clone());
+            tokio::spawn(async move {
+                sf.run("rt_1", Some("org_b"), || up.refresh(Ok("never")))
+                    .await
+            })
+        };
+        let plain = {
+            let (sf, up) = (sf.clone(), up.clone());
+            tokio::spawn(
+                async move { sf.run("rt_1", Some("org_a"), || up.refresh(Ok("s2"))).await },
+            )
+        };
+        for _ in 0..40 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(sf.in_flight(), 1);
+        up.release.notify_one();
+        let refused = Err(Fail("organization_membership_not_found"));
+        assert_eq!(switch.await.unwrap(), refused);
+        assert_eq!(
+            same.await.unwrap(),
+            refused,
+            "the same request shares the error"
+        );
+        // The other caller sends the token itself once the refused flight is over.
+        while up.calls.load(Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+        up.release.notify_one();
+        assert_eq!(plain.await.unwrap(), Ok("s2".to_owned()));
+        assert_eq!(up.calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
@@ -654,13 +736,6 @@ mod tests {
         assert_eq!(sf.in_flight(), 0);
         let r = sf.run("rt_1", None, || async { Ok("ok".to_owned()) }).await;
         assert_eq!(r, Ok("ok".to_owned()));
-    }
-
-    #[test]
-    fn keys_do_not_collide_across_token_and_organization_boundaries() {
-        assert_ne!(flight_key("ab", Some("c")), flight_key("a", Some("bc")));
-        assert_ne!(flight_key("a", None), flight_key("a", Some("")));
-        assert_eq!(flight_key("a", Some("o")), flight_key("a", Some("o")));
     }
 
     #[test]

@@ -88,6 +88,22 @@ fn user_object() -> String {
     "user".to_owned()
 }
 
+fn null_as_user_object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_else(user_object))
+}
+
+/// A `null` reads as the field's default, as a missing field does: other writers of the
+/// cookie (`@workos-inc/node` passes the API's user object through) may send `null` for a
+/// field the API documents as always present, and one such field must not make the whole
+/// cookie unreadable, which would sign the user out of every app sharing it.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 /// The user object in the cookie: NODE's camelCase form of the API user.
 ///
 /// Reading is lenient (only `id` is required, unknown keys are ignored), because cookies
@@ -99,16 +115,16 @@ fn user_object() -> String {
 #[serde(rename_all = "camelCase")]
 pub struct User {
     /// Always `"user"`.
-    #[serde(default = "user_object")]
+    #[serde(default = "user_object", deserialize_with = "null_as_user_object")]
     pub object: String,
     /// `user_…`. Must equal the access token's `sub`; a mismatch means the cookie was
     /// assembled from two sessions and should be treated as signed out.
     pub id: String,
     /// Email address.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub email: String,
     /// Whether the email address is verified.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub email_verified: bool,
     /// Given name.
     #[serde(default)]
@@ -129,16 +145,16 @@ pub struct User {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locale: Option<String>,
     /// ISO-8601 creation time.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub created_at: String,
     /// ISO-8601 last update time.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub updated_at: String,
     /// The app's own id for this user.
     #[serde(default)]
     pub external_id: Option<String>,
     /// Free-form key/value metadata.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub metadata: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -161,10 +177,10 @@ pub struct ApiUser {
     /// `user_…`.
     pub id: String,
     /// Email address.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub email: String,
     /// Whether the email is verified.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub email_verified: bool,
     /// Given name.
     #[serde(default)]
@@ -185,10 +201,10 @@ pub struct ApiUser {
     #[serde(default)]
     pub locale: Option<String>,
     /// Creation time.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub created_at: String,
     /// Update time.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub updated_at: String,
     /// External id.
     #[serde(default)]
@@ -265,6 +281,11 @@ impl SessionCookie {
     /// Whether [`SessionCookie::seal`] writes the `user` object (default `true`, as
     /// authkit-nextjs). Leaving it out keeps the cookie well under 4 KB; the user is then
     /// fetched by id (the token's `sub`) when needed.
+    ///
+    /// A Next.js app sharing the cookie needs the user: authkit-nextjs reads
+    /// `session.user.id` and treats a cookie without one as signed out. Keep the default
+    /// when the cookie is shared. (A cookie that would exceed 4096 bytes with the user is
+    /// written without it either way, with a warning: browsers would drop it whole.)
     pub fn include_user(mut self, include: bool) -> Self {
         self.include_user = include;
         self
@@ -429,6 +450,29 @@ mod tests {
         let back = slim.unseal(sealed_slim.as_str(), now()).unwrap();
         assert!(back.user.is_none());
         assert_eq!(back.access_token, "at");
+    }
+
+    #[test]
+    fn null_user_fields_read_as_absent_instead_of_refusing_the_cookie() {
+        let json = serde_json::json!({
+            "accessToken": "at", "refreshToken": "rt",
+            "user": {
+                "object": null, "id": "user_1", "email": null, "emailVerified": null,
+                "firstName": null, "createdAt": null, "updatedAt": null, "metadata": null,
+            },
+        });
+        let session: Session = serde_json::from_value(json).unwrap();
+        let user = session.user.unwrap();
+        assert_eq!(user.id, "user_1");
+        assert_eq!(user.object, "user");
+        assert_eq!(user.email, "");
+        assert!(!user.email_verified);
+        assert!(user.metadata.is_empty());
+        // `id` is what ties the user to the token: it stays required.
+        let no_id = serde_json::json!({
+            "accessToken": "at", "refreshToken": "rt", "user": {"id": null},
+        });
+        assert!(serde_json::from_value::<Session>(no_id).is_err());
     }
 
     #[test]

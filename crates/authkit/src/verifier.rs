@@ -60,7 +60,7 @@ use zeroize::Zeroizing;
 use crate::claims::{ClaimName, Claims, ExpiredClaims, VerifiedClaims, parse_claims};
 use crate::clock::{SharedClock, SystemClock};
 use crate::generations::Generations;
-use crate::jwks::{KeyStore, Lookup, MAX_KID_LEN, RefresherHandle, VerifyingKey};
+use crate::jwks::{KeyStore, KeyStoreConfig, Lookup, MAX_KID_LEN, RefresherHandle, VerifyingKey};
 
 /// Longest token accepted, in bytes (checked before any other work).
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -211,6 +211,7 @@ pub fn workos_issuers(client_id: &str, api_bases: &[&str]) -> Vec<String> {
 pub struct VerifierBuilder {
     keys: Option<KeyStore>,
     jwks_url: Option<Url>,
+    key_store_config: KeyStoreConfig,
     issuers: Vec<String>,
     audiences: Vec<String>,
     leeway: Duration,
@@ -225,6 +226,7 @@ impl Default for VerifierBuilder {
         Self {
             keys: None,
             jwks_url: None,
+            key_store_config: KeyStoreConfig::default(),
             issuers: Vec::new(),
             audiences: Vec::new(),
             leeway: DEFAULT_LEEWAY,
@@ -243,6 +245,14 @@ impl VerifierBuilder {
     pub fn jwks_url(mut self, url: Url) -> Self {
         self.jwks_url = Some(url);
         self.keys = None;
+        self
+    }
+
+    /// The timing policy (refresh interval, unknown-`kid` cooldown, stale limit, ...) of the
+    /// key store built from [`VerifierBuilder::jwks_url`] (default [`KeyStoreConfig::default`]).
+    /// A store given to [`VerifierBuilder::key_store`] keeps its own.
+    pub fn key_store_config(mut self, config: KeyStoreConfig) -> Self {
+        self.key_store_config = config;
         self
     }
 
@@ -326,7 +336,8 @@ impl VerifierBuilder {
         let (keys, refresher) = match (self.keys, self.jwks_url) {
             (Some(store), _) => (store, None),
             (None, Some(url)) => {
-                let store = KeyStore::from_url(url, Arc::clone(&clock))?;
+                let store =
+                    KeyStore::from_url_with(url, Arc::clone(&clock), self.key_store_config)?;
                 let refresher = store.spawn_refresher();
                 (store, refresher)
             }

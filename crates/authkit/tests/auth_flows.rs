@@ -139,6 +139,8 @@ struct FakeState {
     last_verifier: Option<String>,
     last_refresh_org: Option<String>,
     impersonate: bool,
+    /// Lifetime of the access tokens issued, seconds.
+    ttl: u64,
 }
 
 #[derive(Clone)]
@@ -167,6 +169,7 @@ impl Fake {
                 last_verifier: None,
                 last_refresh_org: None,
                 impersonate: false,
+                ttl: 300,
             })),
             gate: Arc::new(Mutex::new(None)),
             arrived: Arc::new(Notify::new()),
@@ -187,17 +190,17 @@ impl Fake {
         s.next += 1;
         let rt = format!("rt_{}", s.next);
         s.live.insert(rt.clone(), org.map(str::to_owned));
-        let extra = if s.impersonate {
-            json!({"act": {"sub": "staff@example.com"}})
-        } else {
-            json!({})
-        };
+        let now = self.clock.unix_seconds();
+        let mut extra = json!({"exp": now + s.ttl});
+        if s.impersonate {
+            extra["act"] = json!({"sub": "staff@example.com"});
+        }
         let signer = if s.mode == Mode::RotatedKey {
             &self.rotated
         } else {
             &self.signer
         };
-        let at = signer.access_token(self.clock.unix_seconds(), org, extra);
+        let at = signer.access_token(now, org, extra);
         (at, rt)
     }
 
@@ -341,9 +344,14 @@ impl Harness {
     /// A session cookie as the callback would have written it.
     fn session_cookie(&self, org: Option<&str>) -> String {
         let (at, rt) = self.fake.issue(org);
-        let mut session = authkit::session::Session::new(at, rt);
+        self.seal(at, rt, &cookie_codec())
+    }
+
+    /// A session cookie holding these tokens and the user, sealed by `codec`.
+    fn seal(&self, access_token: String, refresh_token: String, codec: &SessionCookie) -> String {
+        let mut session = authkit::session::Session::new(access_token, refresh_token);
         session.user = Some(authkit::session::User::from_api_json(&user_json()).unwrap());
-        cookie_codec()
+        codec
             .seal(&session, self.clock.now())
             .unwrap()
             .into_string()
@@ -512,6 +520,49 @@ async fn callback_refuses_missing_params_missing_cookie_and_mismatched_state() {
 }
 
 #[tokio::test]
+async fn a_flow_started_under_the_legacy_verifier_cookie_completes_and_clears_that_cookie() {
+    let h = harness().await;
+    let r = h.authkit.sign_in(SignInOptions::default()).unwrap();
+    let state = r.verifier_cookie.value.as_str().to_owned();
+    // Only the legacy single cookie, as an older authkit-nextjs wrote it.
+    let legacy = |n: &str| (n == pkce::LEGACY_VERIFIER_COOKIE).then(|| state.clone());
+    let params = CallbackParams {
+        code: Some("code_ok"),
+        state: Some(&state),
+        ..Default::default()
+    };
+    let ok = h.authkit.handle_callback(params, &legacy).await.unwrap();
+    assert_eq!(ok.clear_verifier_cookie, pkce::LEGACY_VERIFIER_COOKIE);
+    // When the flow's own cookie is there, it is the one read and cleared.
+    let r = h.authkit.sign_in(SignInOptions::default()).unwrap();
+    let state = r.verifier_cookie.value.as_str().to_owned();
+    let both = |_: &str| Some(state.clone());
+    let params = CallbackParams {
+        code: Some("code_ok"),
+        state: Some(&state),
+        ..Default::default()
+    };
+    let ok = h.authkit.handle_callback(params, &both).await.unwrap();
+    assert_eq!(ok.clear_verifier_cookie, r.verifier_cookie.name);
+    // A failed callback clears the legacy cookie it read too.
+    let params = CallbackParams {
+        code: Some("code_rejected"),
+        state: Some(&state),
+        ..Default::default()
+    };
+    let legacy = |n: &str| (n == pkce::LEGACY_VERIFIER_COOKIE).then(|| state.clone());
+    let err = h
+        .authkit
+        .handle_callback(params, &legacy)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.clear_verifier_cookie.as_deref(),
+        Some(pkce::LEGACY_VERIFIER_COOKIE)
+    );
+}
+
+#[tokio::test]
 async fn callback_reports_workos_errors_and_rejected_codes() {
     let h = harness().await;
     let r = h.authkit.sign_in(SignInOptions::default()).unwrap();
@@ -647,6 +698,25 @@ async fn expiring_token_is_refreshed_proactively_with_its_organization() {
         std::time::UNIX_EPOCH + Duration::from_secs(T0 + 271 + 300)
     );
     assert_eq!(auth.organization_id(), Some("org_1"));
+}
+
+#[tokio::test]
+async fn a_token_living_longer_than_five_minutes_is_refreshed_60_s_before_exp() {
+    // 3600 s, and the first lifetime past the 300 s line.
+    for ttl in [3600, 301] {
+        let h = harness().await;
+        h.fake.state.lock().unwrap().ttl = ttl;
+        let cookie = h.session_cookie(None);
+        h.clock.advance(Duration::from_secs(ttl - 61));
+        let out = h.authkit.authenticate_session(Some(&cookie)).await;
+        assert_eq!(out.cookie(), &CookieUpdate::Keep, "ttl {ttl}");
+        assert_eq!(h.fake.refresh_calls(), 0, "ttl {ttl}");
+
+        h.clock.advance(Duration::from_secs(2));
+        let out = h.authkit.authenticate_session(Some(&cookie)).await;
+        assert!(matches!(out.cookie(), CookieUpdate::Set(_)), "ttl {ttl}");
+        assert_eq!(h.fake.refresh_calls(), 1, "ttl {ttl}");
+    }
 }
 
 #[tokio::test]
@@ -800,14 +870,63 @@ async fn refreshed_token_with_an_unknown_key_is_kept_in_the_cookie_but_not_trust
 
 #[tokio::test]
 async fn failed_proactive_refresh_keeps_serving_the_still_valid_token() {
+    // Terminal and transient failures alike.
+    for mode in [Mode::RejectAll, Mode::Unavailable] {
+        let h = harness().await;
+        let cookie = h.session_cookie(None);
+        h.clock.advance(Duration::from_secs(280));
+        h.fake.set_mode(mode);
+        let out = h.authkit.authenticate_session(Some(&cookie)).await;
+        assert_eq!(out.cookie(), &CookieUpdate::Keep, "{mode:?}");
+        assert_eq!(out.auth().unwrap().user_id(), "user_1", "{mode:?}");
+        assert_eq!(h.fake.refresh_calls(), 1, "{mode:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_cookie_sealed_under_another_password_is_signed_out_and_cleared() {
     let h = harness().await;
-    let cookie = h.session_cookie(None);
-    h.clock.advance(Duration::from_secs(280));
-    h.fake.set_mode(Mode::RejectAll);
+    let (at, rt) = h.fake.issue(None);
+    let other = SessionCookie::new(
+        "wos-session",
+        Passwords::single("another-cookie-password-just-as-long-0123").unwrap(),
+    );
+    let cookie = h.seal(at, rt, &other);
     let out = h.authkit.authenticate_session(Some(&cookie)).await;
-    assert_eq!(out.cookie(), &CookieUpdate::Keep);
-    assert_eq!(out.auth().unwrap().user_id(), "user_1");
-    assert_eq!(h.fake.refresh_calls(), 1);
+    assert!(matches!(
+        out,
+        SessionOutcome::SignedOut {
+            cookie: CookieUpdate::Clear,
+            reason: SignedOutReason::InvalidCookie
+        }
+    ));
+    assert_eq!(h.fake.refresh_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_token_from_an_issuer_not_accepted_signs_out_but_keeps_the_shared_cookie() {
+    let h = harness().await;
+    let now = h.clock.unix_seconds();
+    let custom_domain = json!({"iss": "https://auth.example.com/user_management/client_test"});
+    let at = h.fake.signer.access_token(now, None, custom_domain);
+    let cookie = h.seal(at, "rt_x".into(), &cookie_codec());
+    let out = h.authkit.authenticate_session(Some(&cookie)).await;
+    assert!(matches!(
+        out,
+        SessionOutcome::SignedOut {
+            cookie: CookieUpdate::Keep,
+            reason: SignedOutReason::InvalidToken(authkit::verifier::VerifyError::InvalidIssuer)
+        }
+    ));
+    // A token that is not sound (another payload under a real signature) still clears it.
+    let other = h.fake.signer.access_token(now, Some("org_evil"), json!({}));
+    let own = h.fake.issue(None).0;
+    let mut parts: Vec<&str> = own.split('.').collect();
+    parts[1] = other.split('.').nth(1).unwrap();
+    let cookie = h.seal(parts.join("."), "rt_y".into(), &cookie_codec());
+    let out = h.authkit.authenticate_session(Some(&cookie)).await;
+    assert_eq!(out.cookie(), &CookieUpdate::Clear);
+    assert_eq!(h.fake.refresh_calls(), 0);
 }
 
 #[tokio::test]
@@ -919,6 +1038,43 @@ async fn switching_organization_refreshes_with_organization_id() {
 }
 
 #[tokio::test]
+async fn an_organization_switch_racing_a_refresh_of_the_same_cookie_shares_it_and_switches_from_its_result()
+ {
+    let h = harness().await;
+    let cookie = Arc::new(h.session_cookie(Some("org_1")));
+    h.clock.advance(Duration::from_secs(301));
+    let gate = Arc::new(Notify::new());
+    *h.fake.gate.lock().unwrap() = Some(Arc::clone(&gate));
+    // A page load refreshes the expired token; its refresh is held at the fake.
+    let page = {
+        let (authkit, cookie) = (h.authkit.clone(), Arc::clone(&cookie));
+        tokio::spawn(async move { authkit.authenticate_session(Some(&cookie)).await })
+    };
+    h.fake.arrived.notified().await;
+    // Meanwhile the user switches organization with the same cookie.
+    let switch = {
+        let (authkit, cookie) = (h.authkit.clone(), Arc::clone(&cookie));
+        tokio::spawn(async move { authkit.switch_organization(Some(&cookie), "org_2").await })
+    };
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+    *h.fake.gate.lock().unwrap() = None;
+    gate.notify_one();
+    let page = page.await.unwrap();
+    assert!(matches!(page.cookie(), CookieUpdate::Set(_)), "{page:?}");
+    assert_eq!(page.auth().unwrap().organization_id(), Some("org_1"));
+    let switched = switch.await.unwrap().expect("the switch succeeds");
+    assert_eq!(switched.auth.organization_id(), Some("org_2"));
+    // The cookie's refresh token went upstream once; the switch used its successor.
+    assert_eq!(h.fake.refresh_calls(), 2);
+    assert_eq!(
+        h.fake.state.lock().unwrap().last_refresh_org.as_deref(),
+        Some("org_2")
+    );
+}
+
+#[tokio::test]
 async fn switching_to_an_sso_organization_asks_for_sign_in_there() {
     let h = harness().await;
     let cookie = h.session_cookie(Some("org_1"));
@@ -959,6 +1115,92 @@ async fn sign_out_goes_to_the_logout_url_with_session_id_and_return_to() {
     let q = query(&url);
     assert_eq!(q["session_id"], "session_1");
     assert_eq!(q["return_to"], "http://localhost:3000/bye");
+}
+
+/// Serves one fixed JWKS document and counts fetches.
+#[derive(Debug)]
+struct CountingFetcher {
+    body: Vec<u8>,
+    fetches: AtomicUsize,
+}
+
+impl authkit::jwks::JwksFetcher for CountingFetcher {
+    fn fetch(
+        &self,
+    ) -> futures::future::BoxFuture<'_, Result<authkit::jwks::FetchedJwks, authkit::jwks::FetchError>>
+    {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        let body = self.body.clone();
+        Box::pin(async move {
+            Ok(authkit::jwks::FetchedJwks {
+                body,
+                max_age: None,
+            })
+        })
+    }
+}
+
+#[tokio::test]
+async fn sign_out_loads_the_keys_to_name_the_session_when_they_are_not_loaded_yet() {
+    let clock = ManualClock::at_unix_seconds(T0);
+    let fake = Fake::new(&clock);
+    let pk = fake.signer.pair.public_key();
+    let jwks = json!({"keys": [{
+        "kty": "RSA", "use": "sig", "alg": "RS256", "kid": fake.signer.kid,
+        "n": URL_SAFE_NO_PAD.encode(pk.modulus().big_endian_without_leading_zero()),
+        "e": URL_SAFE_NO_PAD.encode(pk.exponent().big_endian_without_leading_zero()),
+    }]});
+    let fetcher = Arc::new(CountingFetcher {
+        body: jwks.to_string().into_bytes(),
+        fetches: AtomicUsize::new(0),
+    });
+    let store = authkit::jwks::KeyStore::remote(
+        Arc::clone(&fetcher) as Arc<dyn authkit::jwks::JwksFetcher>,
+        clock.shared(),
+        authkit::jwks::KeyStoreConfig::default(),
+    );
+    let h = harness_with(|b| {
+        b.verifier(
+            Verifier::builder()
+                .key_store(store)
+                .issuer(ISS)
+                .clock(clock.shared())
+                .build()
+                .unwrap(),
+        )
+    })
+    .await;
+    // The harness's own clock and fake are separate; sign with the fake the keys are for.
+    let (at, rt) = fake.issue(None);
+    let cookie = h.seal(at, rt, &cookie_codec());
+    let out = h.authkit.sign_out(Some(&cookie), Some("/bye")).await;
+    assert_eq!(out.session_id.as_deref(), Some("session_1"));
+    assert_eq!(fetcher.fetches.load(Ordering::SeqCst), 1);
+    assert!(
+        out.redirect.contains("session_id=session_1"),
+        "{}",
+        out.redirect
+    );
+}
+
+#[tokio::test]
+async fn the_configured_jwks_cooldown_reaches_the_key_store() {
+    let config = AuthKitConfig::builder()
+        .client_id("client_test")
+        .api_key("sk_test_key")
+        .cookie_password(PASSWORD)
+        .redirect_uri(REDIRECT_URI)
+        .api_hostname("127.0.0.1")
+        .api_https(false)
+        .api_port(9)
+        .jwks_cooldown(Duration::from_secs(7))
+        .build()
+        .unwrap();
+    let authkit = AuthKit::builder(config).build().unwrap();
+    assert_eq!(
+        authkit.verifier().key_store().config().cooldown,
+        Duration::from_secs(7)
+    );
 }
 
 #[tokio::test]

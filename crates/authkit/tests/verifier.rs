@@ -153,9 +153,13 @@ fn without(mut base: Value, key: &str) -> Value {
 #[derive(Debug, Default)]
 struct FakeFetcher {
     body: Mutex<Vec<u8>>,
+    /// The `Cache-Control: max-age` the endpoint sends.
+    max_age: Mutex<Option<Duration>>,
     calls: AtomicUsize,
     failing: AtomicBool,
     fetched: tokio::sync::Notify,
+    /// When set, fetches wait for it before answering.
+    gate: Mutex<Option<Arc<tokio::sync::Semaphore>>>,
 }
 
 impl FakeFetcher {
@@ -184,12 +188,16 @@ impl JwksFetcher for FakeFetcher {
             for _ in 0..10 {
                 tokio::task::yield_now().await;
             }
+            let gate = self.gate.lock().unwrap().clone();
+            if let Some(gate) = gate {
+                let _permit = gate.acquire().await.unwrap();
+            }
             let out = if self.failing.load(Ordering::SeqCst) {
                 Err(FetchError::Status(503))
             } else {
                 Ok(FetchedJwks {
                     body: self.body.lock().unwrap().clone(),
-                    max_age: None,
+                    max_age: *self.max_age.lock().unwrap(),
                 })
             };
             self.fetched.notify_waiters();
@@ -966,7 +974,14 @@ async fn keys_are_withdrawn_after_the_stale_limit() {
     let s = remote_setup(&[&keys().a]);
     s.store.refresh().await.unwrap();
     s.fetcher.fail(true);
-    s.clock.advance(Duration::from_secs(24 * 3600 + 1));
+    // A minute short of 24 h without a good fetch: still served.
+    s.clock.advance(Duration::from_secs(24 * 3600 - 60));
+    let now = T0 + 24 * 3600 - 60;
+    s.verifier
+        .verify(&keys().a.token(&user_claims(now)))
+        .await
+        .unwrap();
+    s.clock.advance(Duration::from_secs(61));
     let now = T0 + 24 * 3600 + 1;
     let err = s
         .verifier
@@ -1018,6 +1033,72 @@ async fn refresh_happens_only_when_due() {
     s.clock.advance(Duration::from_secs(60));
     assert!(s.store.refresh_if_due().await);
     assert_eq!(s.fetcher.calls(), 2);
+}
+
+#[tokio::test]
+async fn the_endpoints_max_age_sets_the_next_refresh_within_5_min_and_1_h() {
+    for (max_age, due) in [
+        (Some(20 * 60), 20 * 60), // honoured
+        (Some(60), 5 * 60),       // raised to the floor
+        (Some(0), 5 * 60),        // no-store / no-cache
+        (Some(6 * 3600), 3600),   // lowered to the ceiling
+        (None, 10 * 60),          // none sent: the refresh interval
+    ] {
+        let s = remote_setup(&[&keys().a]);
+        *s.fetcher.max_age.lock().unwrap() = max_age.map(Duration::from_secs);
+        s.store.refresh().await.unwrap();
+        assert_eq!(
+            s.store.until_next_refresh(),
+            Duration::from_secs(due),
+            "{max_age:?}"
+        );
+        s.clock.advance(Duration::from_secs(due - 1));
+        assert!(!s.store.refresh_if_due().await, "{max_age:?}");
+        s.clock.advance(Duration::from_secs(1));
+        assert!(s.store.refresh_if_due().await, "{max_age:?}");
+        assert_eq!(s.fetcher.calls(), 2, "{max_age:?}");
+    }
+}
+
+#[tokio::test]
+async fn known_kids_verify_while_a_key_fetch_hangs() {
+    let s = remote_setup(&[&keys().a]);
+    s.store.refresh().await.unwrap();
+    // From now on every fetch waits for the gate.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    *s.fetcher.gate.lock().unwrap() = Some(Arc::clone(&gate));
+    s.fetcher.serve(jwks(&[&keys().a, &keys().b]));
+    s.clock.advance(Duration::from_secs(31));
+    let now = T0 + 31;
+    // An unknown kid starts a refetch that hangs, and so does a due background refresh.
+    let unknown = {
+        let v = s.verifier.clone();
+        let token = keys()
+            .b
+            .token(&with(user_claims(now), "exp", json!(now + 3600)));
+        tokio::spawn(async move { v.verify(&token).await })
+    };
+    s.clock.advance(Duration::from_secs(10 * 60));
+    let now = now + 10 * 60;
+    let background = {
+        let store = s.store.clone();
+        tokio::spawn(async move { store.refresh_if_due().await })
+    };
+    while s.fetcher.calls() < 2 {
+        tokio::task::yield_now().await;
+    }
+    // A known kid is answered meanwhile, fresh and cached, without waiting.
+    for jti in ["first", "second", "first"] {
+        let token = keys().a.token(&with(user_claims(now), "jti", json!(jti)));
+        tokio::time::timeout(Duration::from_secs(5), s.verifier.verify(&token))
+            .await
+            .expect("a known kid must not wait for the fetch")
+            .unwrap();
+    }
+    assert!(!unknown.is_finished() && !background.is_finished());
+    gate.add_permits(2);
+    unknown.await.unwrap().unwrap();
+    assert!(background.await.unwrap());
 }
 
 #[tokio::test]
@@ -1536,7 +1617,16 @@ async fn key_server(body: Vec<u8>) -> KeyServer {
                 )
             }),
         )
-        .route("/huge", get(|| async { vec![b' '; 70 * 1024] }));
+        .route("/huge", get(|| async { vec![b' '; 70 * 1024] }))
+        .route(
+            // The same size, streamed without a Content-Length.
+            "/huge-chunked",
+            get(|| async {
+                let chunks = (0..70).map(|_| Ok::<_, std::io::Error>(vec![b' '; 1024]));
+                axum::body::Body::from_stream(futures::stream::iter(chunks))
+            }),
+        )
+        .route("/hang", get(std::future::pending::<&'static str>));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -1625,8 +1715,36 @@ async fn over_http_redirects_are_not_followed_and_big_bodies_are_refused() {
         err,
         authkit::jwks::RefreshError::Fetch(FetchError::TooLarge)
     );
+    let chunked = http_store(&server, "/huge-chunked", &clock);
+    let err = chunked.refresh().await.unwrap_err();
+    assert_eq!(
+        err,
+        authkit::jwks::RefreshError::Fetch(FetchError::TooLarge)
+    );
     let missing = http_store(&server, "/sso/jwks/client_OTHER", &clock);
     assert!(missing.refresh().await.is_err());
+}
+
+#[tokio::test]
+async fn over_http_an_endpoint_that_never_answers_times_out_after_5_s() {
+    let server = key_server(jwks(&[&keys().a])).await;
+    let clock = ManualClock::at_unix_seconds(T0);
+    let store = http_store(&server, "/hang", &clock);
+    let started = std::time::Instant::now();
+    let err = store.refresh().await.unwrap_err();
+    let waited = started.elapsed();
+    assert!(
+        matches!(
+            err,
+            authkit::jwks::RefreshError::Fetch(FetchError::Transport(_))
+        ),
+        "{err:?}"
+    );
+    assert!(
+        waited >= authkit::jwks::FETCH_TIMEOUT - Duration::from_millis(100),
+        "gave up after {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(30), "waited {waited:?}");
 }
 
 #[tokio::test]
