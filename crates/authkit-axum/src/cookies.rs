@@ -187,6 +187,7 @@ impl<'v> Iterator for SplitSemicolons<'v> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use authkit::config::AuthKitConfigBuilder;
 
     fn settings(redirect: &str) -> CookieSettings {
         let config = AuthKitConfig::builder()
@@ -221,6 +222,46 @@ mod tests {
         assert!(!local.to_str().unwrap().contains("Secure"));
         let plain = settings("http://app.example.com/callback").session("x");
         assert!(plain.to_str().unwrap().contains("Secure"));
+    }
+
+    fn configured(f: impl FnOnce(AuthKitConfigBuilder) -> AuthKitConfigBuilder) -> CookieSettings {
+        let builder = AuthKitConfig::builder()
+            .client_id("client_test")
+            .api_key("sk_test_x")
+            .cookie_password("a-very-long-cookie-password-of-at-least-32-chars")
+            .redirect_uri("http://localhost:3000/callback");
+        CookieSettings::from_config(&f(builder).build().unwrap())
+    }
+
+    #[test]
+    fn the_configured_domain_is_on_every_cookie_written_or_cleared() {
+        let s = configured(|b| b.cookie_domain("example.com"));
+        for v in [
+            s.session("x"),
+            s.clear_session(),
+            s.verifier("wos-auth-verifier-0a0b0c0d", "s"),
+            s.clear("wos-auth-verifier-0a0b0c0d"),
+        ] {
+            assert!(v.to_str().unwrap().contains("Domain=example.com"), "{v:?}");
+        }
+        let none = configured(|b| b).session("x");
+        assert!(!none.to_str().unwrap().contains("Domain="), "{none:?}");
+    }
+
+    #[test]
+    fn samesite_none_is_secure_even_on_loopback_http() {
+        let s = configured(|b| b.cookie_same_site(SameSite::None));
+        let v = s.session("x");
+        let v = v.to_str().unwrap();
+        assert!(v.contains("SameSite=None") && v.contains("Secure"), "{v}");
+    }
+
+    #[test]
+    fn a_strict_session_cookie_gets_a_lax_verifier_cookie() {
+        let s = configured(|b| b.cookie_same_site(SameSite::Strict));
+        assert!(s.session("x").to_str().unwrap().contains("SameSite=Strict"));
+        let v = s.verifier("wos-auth-verifier-0a0b0c0d", "s");
+        assert!(v.to_str().unwrap().contains("SameSite=Lax"), "{v:?}");
     }
 
     #[test]

@@ -351,6 +351,18 @@ async fn callback_with_a_wrong_state_is_a_400_page_and_no_session() {
         assert!(browser.cookie("wos-session").is_none());
     }
 
+    // The right code and state in a browser that did not start the flow: no verifier cookie.
+    callback
+        .query_pairs_mut()
+        .clear()
+        .append_pair("code", &code)
+        .append_pair("state", &state);
+    let mut stranger = Browser::new(&app);
+    let hop = stranger.get(callback.as_str()).await;
+    assert_eq!(hop.status, StatusCode::BAD_REQUEST, "{hop:?}");
+    assert!(hop.body.contains("Couldn't sign you in"));
+    assert!(hop.set_cookie("wos-session").is_none());
+
     // Without a code.
     let hop = browser
         .get(&app.url(&format!("/callback?state={state}")))

@@ -533,10 +533,46 @@ mod tests {
         };
         user.first_name = Some("x".repeat(3000));
         s.user = Some(user);
-        let sealed = cookie().seal(&s, now()).unwrap();
+        let logs = Captured::default();
+        let sealed = logs.during(|| cookie().seal(&s, now()).unwrap());
         assert!(sealed.len() <= MAX_COOKIE_BYTES);
         let back = cookie().unseal(sealed.as_str(), now()).unwrap();
         assert!(back.user.is_none());
         assert_eq!(back.access_token, s.access_token);
+        let logs = logs.text();
+        assert!(logs.contains("WARN"), "{logs}");
+        assert!(logs.contains("would exceed 4096 bytes"), "{logs}");
+        // A cookie that fits is sealed without a word.
+        let quiet = Captured::default();
+        quiet.during(|| cookie().seal(&Session::new("at", "rt"), now()).unwrap());
+        assert_eq!(quiet.text(), "");
+    }
+
+    /// What `tracing` printed while a closure ran.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn during<T>(&self, f: impl FnOnce() -> T) -> T {
+            let writer = self.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .finish();
+            tracing::subscriber::with_default(subscriber, f)
+        }
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
     }
 }
