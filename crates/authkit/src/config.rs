@@ -13,6 +13,7 @@
 //! | `WORKOS_API_HOSTNAME` | `api.workos.com` | API host (point it at the emulator) |
 //! | `WORKOS_API_HTTPS` | `true` | `true` or `false`; `false` only with a loopback host |
 //! | `WORKOS_API_PORT` | unset | API port |
+//! | `WORKOS_AUTH_DOMAIN` | unset | custom authentication domain (`auth.example.com`): its issuer shapes are accepted too |
 //! | `WORKOS_ISSUER` | every live WorkOS shape | comma-separated accepted `iss` values |
 //!
 //! Differences from authkit-nextjs, all in the direction of failing early: a value that is
@@ -169,6 +170,7 @@ pub struct AuthKitConfig {
     api_https: bool,
     api_port: Option<u16>,
     api_base: Url,
+    auth_domain: Option<String>,
     issuers: Option<Vec<String>>,
     jwks_cooldown: Duration,
 }
@@ -187,6 +189,7 @@ mod var {
     pub const API_HTTPS: &str = "WORKOS_API_HTTPS";
     pub const API_PORT: &str = "WORKOS_API_PORT";
     pub const ISSUER: &str = "WORKOS_ISSUER";
+    pub const AUTH_DOMAIN: &str = "WORKOS_AUTH_DOMAIN";
 }
 
 impl AuthKitConfig {
@@ -260,6 +263,9 @@ impl AuthKitConfig {
                 )
             })?;
             b = b.api_port(port);
+        }
+        if let Some(v) = get(var::AUTH_DOMAIN) {
+            b = b.auth_domain(v);
         }
         if let Some(v) = get(var::ISSUER) {
             b = b.issuers(v.split(',').map(str::trim).filter(|s| !s.is_empty()));
@@ -421,10 +427,19 @@ impl AuthKitConfig {
 
     /// Every `iss` WorkOS is known to issue for this client: `https://api.workos.com` with and
     /// without a trailing slash and `https://api.workos.com/user_management/{client_id}`, and
-    /// the same three under the configured API origin when it differs.
+    /// the same three under the configured API origin and custom auth domain.
     pub fn default_issuers(&self) -> Vec<String> {
         let workos = format!("https://{DEFAULT_API_HOSTNAME}");
-        crate::verifier::workos_issuers(&self.client_id, &[&workos, &self.api_origin()])
+        let auth_domain = self.auth_domain.as_ref().map(|d| format!("https://{d}"));
+        let origin = self.api_origin();
+        let mut bases = vec![workos.as_str(), origin.as_str()];
+        bases.extend(auth_domain.as_deref());
+        crate::verifier::workos_issuers(&self.client_id, &bases)
+    }
+
+    /// The custom authentication domain (`WORKOS_AUTH_DOMAIN`), if configured.
+    pub fn auth_domain(&self) -> Option<&str> {
+        self.auth_domain.as_deref()
     }
 
     /// The configured issuers (`WORKOS_ISSUER` / builder), or [`Self::default_issuers`].
@@ -451,6 +466,7 @@ pub struct AuthKitConfigBuilder {
     api_hostname: Option<String>,
     api_https: Option<bool>,
     api_port: Option<u16>,
+    auth_domain: Option<String>,
     issuers: Option<Vec<String>>,
     jwks_cooldown: Option<Duration>,
 }
@@ -523,6 +539,13 @@ impl AuthKitConfigBuilder {
     /// `WORKOS_API_PORT`.
     pub fn api_port(mut self, v: u16) -> Self {
         self.api_port = Some(v);
+        self
+    }
+    /// `WORKOS_AUTH_DOMAIN`: the custom authentication domain (a bare host name, such as
+    /// `auth.example.com`) whose tokens carry `https://{domain}/user_management/{client_id}`
+    /// as `iss`; its shapes join the default issuers.
+    pub fn auth_domain(mut self, v: impl Into<String>) -> Self {
+        self.auth_domain = Some(v.into());
         self
     }
     /// `WORKOS_ISSUER`: the exact `iss` values to accept instead of the defaults.
@@ -678,6 +701,15 @@ impl AuthKitConfigBuilder {
             )
         })?;
 
+        let auth_domain = match self.auth_domain {
+            Some(domain) => {
+                let domain = domain.trim().to_ascii_lowercase();
+                check_host(var::AUTH_DOMAIN, &domain, true)?;
+                Some(domain)
+            }
+            None => None,
+        };
+
         let issuers = match self.issuers {
             Some(list) => {
                 if list.is_empty() {
@@ -712,6 +744,7 @@ impl AuthKitConfigBuilder {
             api_https,
             api_port,
             api_base,
+            auth_domain,
             issuers,
             jwks_cooldown: self.jwks_cooldown.unwrap_or(DEFAULT_JWKS_COOLDOWN),
         })
@@ -729,24 +762,34 @@ fn is_cookie_token_byte(b: u8) -> bool {
 
 /// Checks `WORKOS_API_HOSTNAME` and returns it as the URL `scheme://host/`.
 fn check_hostname(host: &str, https: bool) -> Result<Url, ConfigError> {
-    let bad = |why: &str| {
-        Err(ConfigError::invalid(
-            var::API_HOSTNAME,
-            format!("{host:?} {why}"),
-        ))
-    };
+    check_host(var::API_HOSTNAME, host, https)
+}
+
+/// Checks that the variable `var` holds a bare host name; returns it as `scheme://host/`.
+fn check_host(var: &'static str, host: &str, https: bool) -> Result<Url, ConfigError> {
+    let bad = |why: &str| Err(ConfigError::invalid(var, format!("{host:?} {why}")));
+    // Where the API's scheme and port are set instead; an auth domain is https on 443.
+    let api = var == var::API_HOSTNAME;
     if host.is_empty() {
         return bad("is empty");
     }
     if host.contains("://") {
-        return bad("must be a host name without a scheme (use WORKOS_API_HTTPS)");
+        return bad(if api {
+            "must be a host name without a scheme (use WORKOS_API_HTTPS)"
+        } else {
+            "must be a host name without a scheme"
+        });
     }
     let scheme = if https { "https" } else { "http" };
     let Ok(url) = Url::parse(&format!("{scheme}://{host}")) else {
         return bad("is not a valid host name");
     };
     if url.port().is_some() {
-        return bad("must not contain a port (use WORKOS_API_PORT)");
+        return bad(if api {
+            "must not contain a port (use WORKOS_API_PORT)"
+        } else {
+            "must not contain a port"
+        });
     }
     if url.host_str() != Some(host) || url.path() != "/" || !url.username().is_empty() {
         return bad("must be a bare host name (no path, user or port)");
@@ -898,6 +941,51 @@ mod tests {
         ] {
             let c = env(&[("WORKOS_CLIENT_ID", "c"), ("WORKOS_COOKIE_SAMESITE", v)]).unwrap();
             assert_eq!(c.cookie_same_site(), want);
+        }
+    }
+
+    #[test]
+    fn a_custom_auth_domain_adds_its_issuers_to_the_defaults() {
+        let c = env(&[
+            ("WORKOS_CLIENT_ID", "client_1"),
+            ("WORKOS_AUTH_DOMAIN", " Auth.Example.com "),
+        ])
+        .unwrap();
+        assert_eq!(c.auth_domain(), Some("auth.example.com"));
+        let issuers = c.accepted_issuers();
+        for iss in [
+            "https://auth.example.com/user_management/client_1",
+            "https://auth.example.com",
+            "https://api.workos.com/user_management/client_1",
+            "https://api.workos.com",
+        ] {
+            assert!(
+                issuers.iter().any(|i| i == iss),
+                "{iss} missing: {issuers:?}"
+            );
+        }
+        // WORKOS_ISSUER still replaces the defaults, auth domain included.
+        let c = env(&[
+            ("WORKOS_CLIENT_ID", "client_1"),
+            ("WORKOS_AUTH_DOMAIN", "auth.example.com"),
+            ("WORKOS_ISSUER", "https://only.example.com"),
+        ])
+        .unwrap();
+        assert_eq!(c.accepted_issuers(), ["https://only.example.com"]);
+        for bad in [
+            "https://auth.example.com",
+            "auth.example.com:8443",
+            "auth.example.com/x",
+        ] {
+            let err = env(&[
+                ("WORKOS_CLIENT_ID", "client_1"),
+                ("WORKOS_AUTH_DOMAIN", bad),
+            ])
+            .unwrap_err();
+            assert!(
+                err.to_string().contains("WORKOS_AUTH_DOMAIN"),
+                "{bad}: {err}"
+            );
         }
     }
 
