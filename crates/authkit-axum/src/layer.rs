@@ -31,7 +31,7 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::cookies::{CookieSettings, read_cookie};
-use crate::credentials::{self, Bearer};
+use crate::credentials::{self, Credential};
 use crate::principal::{Principal, Resolution};
 use crate::rejection::AuthRejection;
 use crate::request::{PathPatterns, wants_json};
@@ -97,8 +97,8 @@ impl Web {
         let headers = request.headers();
         let rides_on_cookie = read_cookie(headers, self.cookies.name()).is_some()
             && matches!(
-                credentials::bearer(headers),
-                Bearer::None | Bearer::OtherScheme
+                credentials::credential(headers),
+                Credential::None | Credential::OtherScheme
             );
         if !rides_on_cookie {
             return Ok(());
@@ -221,11 +221,11 @@ struct Resolved {
 
 impl Inner {
     async fn resolve(&self, headers: &http::HeaderMap) -> Resolved {
-        let (bearer, header) = credentials::bearer_with_header(headers);
-        let carries_bearer = !matches!(bearer, Bearer::None | Bearer::OtherScheme);
+        let credential = credentials::credential(headers);
+        let carries_bearer = !matches!(credential, Credential::None | Credential::OtherScheme);
         if carries_bearer || self.web.is_none() {
             return Resolved {
-                resolution: self.resolve_bearer(bearer, header).await,
+                resolution: self.resolve_bearer(credential).await,
                 cookie: CookieUpdate::Keep,
                 via_cookie: false,
             };
@@ -266,45 +266,40 @@ impl Inner {
 
     /// Settles a bearer credential without waiting when it can: every case but an access
     /// token whose key is not loaded yet and an API key (both need WorkOS).
-    /// `header` is the `Authorization` header `bearer` was read from.
-    fn bearer_now<'a>(
-        &'a self,
-        bearer: Bearer<'a>,
-        header: Option<&HeaderValue>,
-    ) -> BearerStep<'a> {
-        match bearer {
-            Bearer::None => BearerStep::Done(failure(AuthRejection::MissingCredentials)),
-            Bearer::Invalid | Bearer::OtherScheme => {
+    fn bearer_now<'a>(&'a self, credential: Credential<'a>) -> BearerStep<'a> {
+        match credential {
+            Credential::None => BearerStep::Done(failure(AuthRejection::MissingCredentials)),
+            Credential::Invalid | Credential::OtherScheme => {
                 BearerStep::Done(failure(AuthRejection::InvalidCredentials))
             }
-            Bearer::AccessToken(token) => {
-                let result = match header {
-                    // The principal shares the header's buffer instead of copying the token.
-                    Some(header) => Authenticated::verify_header_with_current_keys(
-                        &self.verifier,
-                        header,
-                        token,
-                    ),
-                    None => Authenticated::verify_bearer_with_current_keys(&self.verifier, token),
-                };
-                match result {
+            // The principal shares the header's buffer instead of copying the token.
+            Credential::AccessToken { header, token } => {
+                match Authenticated::verify_header_bytes_with_current_keys(
+                    &self.verifier,
+                    header,
+                    token,
+                ) {
                     Some(result) => BearerStep::Done(access_token_outcome(result)),
                     None => BearerStep::FetchKeys(token),
                 }
             }
-            Bearer::ApiKey(key) => match &self.api_keys {
+            Credential::ApiKey(key) => match &self.api_keys {
                 None => BearerStep::Done(failure(AuthRejection::InvalidCredentials)),
                 Some(validator) => BearerStep::ValidateApiKey(validator, key),
             },
         }
     }
 
-    async fn resolve_bearer(&self, bearer: Bearer<'_>, header: Option<&HeaderValue>) -> Resolution {
-        match self.bearer_now(bearer, header) {
+    async fn resolve_bearer(&self, credential: Credential<'_>) -> Resolution {
+        match self.bearer_now(credential) {
             BearerStep::Done(resolution) => resolution,
-            BearerStep::FetchKeys(token) => {
-                access_token_outcome(Authenticated::verify_bearer(&self.verifier, token).await)
-            }
+            // The verifier parsed these bytes as text before it looked for the key.
+            BearerStep::FetchKeys(token) => match simdutf8::basic::from_utf8(token) {
+                Ok(token) => {
+                    access_token_outcome(Authenticated::verify_bearer(&self.verifier, token).await)
+                }
+                Err(_) => failure(AuthRejection::InvalidCredentials),
+            },
             // Boxed for the same reason as the session path: an HTTP call.
             BearerStep::ValidateApiKey(validator, key) => {
                 match Box::pin(validator.validate(key)).await {
@@ -357,7 +352,7 @@ impl Inner {
 enum BearerStep<'a> {
     Done(Resolution),
     /// An access token whose `kid` is not in the loaded key set: a refetch may find it.
-    FetchKeys(&'a str),
+    FetchKeys(&'a [u8]),
     ValidateApiKey(&'a ApiKeyValidator, &'a str),
 }
 
@@ -424,11 +419,10 @@ where
         // cross-site check (it does not ride on the cookie), and no `Vary: Cookie` (its
         // answer does not depend on one; shared caches do not store answers to requests
         // with `Authorization`).
-        let (bearer, header) = credentials::bearer_with_header(request.headers());
-        let judged_on_header =
-            self.layer.web.is_none() || !matches!(bearer, Bearer::None | Bearer::OtherScheme);
-        if judged_on_header
-            && let BearerStep::Done(resolution) = self.layer.bearer_now(bearer, header)
+        let credential = credentials::credential(request.headers());
+        let judged_on_header = self.layer.web.is_none()
+            || !matches!(credential, Credential::None | Credential::OtherScheme);
+        if judged_on_header && let BearerStep::Done(resolution) = self.layer.bearer_now(credential)
         {
             return match self.layer.admit(&request, resolution) {
                 Admission::Refuse(response) => ResponseFuture::ready(response),

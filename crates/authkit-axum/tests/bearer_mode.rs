@@ -249,6 +249,36 @@ async fn missing_or_malformed_credentials_get_401_with_a_challenge() {
 }
 
 #[tokio::test]
+async fn a_cached_token_with_any_byte_changed_is_401() {
+    let emu = emulator();
+    let api = api(emu, |l| l).await;
+    let (alice, _) = token(emu, "alice@acme.test").await;
+    let bearer = format!("Bearer {alice}");
+    assert_eq!(api.get("/me", Some(&alice)).await.status, StatusCode::OK);
+    for at in [0, alice.len() / 2, alice.len() - 2] {
+        for bad in ["\t", " ", "\u{e9}", "="] {
+            let mut changed = alice.clone();
+            changed.replace_range(at..at + 1, bad);
+            let hop = api
+                .call(http::Method::GET, "/me", Some(&format!("Bearer {changed}")))
+                .await;
+            assert_eq!(hop.status, StatusCode::UNAUTHORIZED, "{bad:?} at {at}");
+            assert!(
+                hop.header("www-authenticate")
+                    .unwrap()
+                    .starts_with("Bearer error=\"invalid_token\""),
+                "{bad:?} at {at}"
+            );
+        }
+    }
+    // The real one still passes, from the cache.
+    let hits = api.verifier.stats().cache_hits;
+    let hop = api.call(http::Method::GET, "/me", Some(&bearer)).await;
+    assert_eq!(hop.status, StatusCode::OK);
+    assert_eq!(api.verifier.stats().cache_hits, hits + 1);
+}
+
+#[tokio::test]
 async fn oversized_authorization_is_401_without_a_jwks_fetch() {
     let emu = emulator();
     let api = api(emu, |l| l).await;

@@ -247,16 +247,18 @@ enum TokenText {
 
 impl TokenText {
     /// `token` shared with `value` when it is exactly `value`'s tail (the same bytes in
-    /// memory, not merely equal ones), copied otherwise.
-    fn from_header(value: &http::HeaderValue, token: &str) -> Self {
+    /// memory, not merely equal ones), copied otherwise. Only for a verified token, which
+    /// is ASCII.
+    fn from_header(value: &http::HeaderValue, token: &[u8]) -> Self {
         let bytes = value.as_bytes();
         match bytes.len().checked_sub(token.len()) {
             // Same address and length: the very bytes the caller checked.
-            Some(start) if std::ptr::eq(&bytes[start..], token.as_bytes()) => TokenText::Header {
+            Some(start) if std::ptr::eq(&bytes[start..], token) => TokenText::Header {
                 value: value.clone(),
                 start,
             },
-            _ => TokenText::Owned(token.to_owned()),
+            // Never lossy: a verified token is ASCII.
+            _ => TokenText::Owned(String::from_utf8_lossy(token).into_owned()),
         }
     }
 
@@ -272,7 +274,7 @@ impl TokenText {
                     .map(simdutf8::basic::from_utf8)
                 {
                     Some(Ok(token)) => token,
-                    // `from_header` only shares bytes that were a `&str`.
+                    // `from_header` only shares the bytes of a verified token.
                     _ => {
                         debug_assert!(false, "a shared token is no longer its header's tail");
                         ""
@@ -424,6 +426,26 @@ impl Authenticated {
         token: &str,
     ) -> Option<Result<Self, VerifyError>> {
         let result = verifier.verify_with_current_keys(token)?;
+        Some(result.map(|claims| {
+            Self::new(
+                claims,
+                TokenText::from_header(header, token.as_bytes()),
+                None,
+                None,
+            )
+        }))
+    }
+
+    /// [`Authenticated::verify_header_with_current_keys`] for a token still in bytes, the
+    /// header's tail after `Bearer ` (see [`Verifier::verify_bytes_with_current_keys`]):
+    /// a cached token costs no scan of its ~1 KB. Bytes that are not a token are refused as
+    /// [`VerifyError::Malformed`].
+    pub fn verify_header_bytes_with_current_keys(
+        verifier: &Verifier,
+        header: &http::HeaderValue,
+        token: &[u8],
+    ) -> Option<Result<Self, VerifyError>> {
+        let result = verifier.verify_bytes_with_current_keys(token)?;
         Some(
             result
                 .map(|claims| Self::new(claims, TokenText::from_header(header, token), None, None)),
@@ -1363,12 +1385,12 @@ mod tests {
         let text = header.to_str().unwrap();
 
         let tail = &text["Bearer ".len()..];
-        let shared = TokenText::from_header(&header, tail);
+        let shared = TokenText::from_header(&header, tail.as_bytes());
         assert!(matches!(shared, TokenText::Header { start: 7, .. }));
         assert_eq!(shared.as_str(), "eyJ.payload.sig");
 
         // The whole value is its own tail too.
-        let whole = TokenText::from_header(&header, text);
+        let whole = TokenText::from_header(&header, text.as_bytes());
         assert!(matches!(whole, TokenText::Header { start: 0, .. }));
         assert_eq!(whole.as_str(), text);
 
@@ -1376,13 +1398,13 @@ mod tests {
         // and still exactly what the caller passed.
         let elsewhere = String::from("eyJ.payload.sig");
         for token in [elsewhere.as_str(), &text[7..14]] {
-            let copied = TokenText::from_header(&header, token);
+            let copied = TokenText::from_header(&header, token.as_bytes());
             assert!(matches!(copied, TokenText::Owned(_)), "{token}");
             assert_eq!(copied.as_str(), token);
         }
         // Longer than the header.
         let long = "x".repeat(64);
-        let copied = TokenText::from_header(&header, &long);
+        let copied = TokenText::from_header(&header, long.as_bytes());
         assert!(matches!(copied, TokenText::Owned(_)));
         assert_eq!(copied.as_str(), long);
     }
@@ -1392,7 +1414,7 @@ mod tests {
         // obs-text before the token: the header as a whole is no `str`, its tail is.
         let header = http::HeaderValue::from_bytes(b"X\xff eyJ.p.s").unwrap();
         let token = std::str::from_utf8(&header.as_bytes()[3..]).unwrap();
-        let shared = TokenText::from_header(&header, token);
+        let shared = TokenText::from_header(&header, token.as_bytes());
         assert!(matches!(shared, TokenText::Header { start: 3, .. }));
         assert_eq!(shared.as_str(), "eyJ.p.s");
     }

@@ -433,6 +433,68 @@ async fn repeated_token_is_served_from_the_cache_without_rsa_work() {
     assert_eq!(v.stats().signature_checks, 1);
 }
 
+#[test]
+fn a_token_in_bytes_verifies_as_its_text_does_and_other_bytes_are_refused() {
+    let clock = ManualClock::at_unix_seconds(T0);
+    let v = fixed_verifier(&clock);
+    let token = keys().a.token(&user_claims(T0));
+    let bytes = token.as_bytes();
+    // First sight: checked and verified in full; then a cache hit.
+    let c = v.verify_bytes_with_current_keys(bytes).unwrap().unwrap();
+    assert_eq!(c.sub, "user_01");
+    v.verify_bytes_with_current_keys(bytes).unwrap().unwrap();
+    assert_eq!(v.stats().signature_checks, 1);
+    assert_eq!(v.stats().cache_hits, 1);
+    // The same entry serves the text form.
+    v.verify_with_current_keys(&token).unwrap().unwrap();
+    assert_eq!(v.stats().cache_hits, 2);
+    // One byte changed anywhere (not UTF-8, whitespace, NUL): a miss, refused. Bytes that
+    // are not UTF-8 go no further; others fail where the text form would (the payload is
+    // only decoded after the signature check, which fails first).
+    let payload_at = token.find('.').unwrap() + 3;
+    for at in [0, 5, payload_at, token.len() - 1] {
+        for bad in [0xff_u8, b'\t', b' ', b'\0'] {
+            let mut other = bytes.to_vec();
+            other[at] = bad;
+            let err = v
+                .verify_bytes_with_current_keys(&other)
+                .unwrap()
+                .unwrap_err();
+            match bad {
+                0xff => assert!(
+                    matches!(err, VerifyError::Malformed("token is not ASCII")),
+                    "at {at}: {err:?}"
+                ),
+                _ if at == payload_at => {
+                    assert!(matches!(err, VerifyError::BadSignature), "{bad:#x} at {at}")
+                }
+                _ => assert!(
+                    matches!(err, VerifyError::Malformed(_)),
+                    "{bad:#x} at {at}: {err:?}"
+                ),
+            }
+            // Exactly as the text form is judged.
+            if let Ok(text) = std::str::from_utf8(&other) {
+                let text_err = v.verify_with_current_keys(text).unwrap().unwrap_err();
+                assert_eq!(
+                    format!("{text_err:?}"),
+                    format!("{err:?}"),
+                    "{bad:#x} at {at}"
+                );
+            }
+        }
+    }
+    let err = v
+        .verify_bytes_with_current_keys(b"\xc3.e30.AA")
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(err, VerifyError::Malformed("token is not ASCII")),
+        "{err:?}"
+    );
+    assert_eq!(v.stats().cache_hits, 2);
+}
+
 #[tokio::test]
 async fn cached_token_still_expires() {
     let clock = ManualClock::at_unix_seconds(T0);
