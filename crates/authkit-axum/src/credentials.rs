@@ -1,8 +1,9 @@
 //! Reading the credential a request carries, before any crypto.
 //!
 //! Size caps come first (perf-security §B2 case 14: a 1.3 MB signed token costs 2.5 ms to
-//! decode), then the scheme is matched exactly, so malformed headers never reach the
-//! verifier or the network.
+//! decode), then the scheme is matched exactly, so a malformed header never reaches the
+//! network. An access token's bytes are the verifier's to judge (see [`Credential`]); an
+//! API key's are checked here, before it is sent to WorkOS.
 
 use http::{HeaderMap, HeaderValue, header};
 

@@ -55,6 +55,14 @@ pub fn require_role(role: impl Into<Arc<str>>) -> GuardLayer {
     }
 }
 
+/// The layer's name before roles were guarded too.
+#[deprecated(note = "renamed GuardLayer: it guards roles as well")]
+pub type RequirePermissionLayer = GuardLayer;
+
+/// The service's name before roles were guarded too.
+#[deprecated(note = "renamed Guard: it guards roles as well")]
+pub type RequirePermission<S> = Guard<S>;
+
 /// See [`require_permission`] and [`require_role`].
 #[derive(Clone, Debug)]
 pub struct GuardLayer {

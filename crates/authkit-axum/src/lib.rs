@@ -28,6 +28,8 @@ pub mod rejection;
 pub mod request;
 pub mod routes;
 
+#[allow(deprecated)]
+pub use guard::RequirePermissionLayer;
 pub use guard::{GuardLayer, require_permission, require_role};
 pub use layer::AuthKitLayer;
 pub use principal::{Auth, OptionalAuth, Org, Principal};

@@ -114,6 +114,7 @@ pub async fn run(
     // Backend: bearer tokens only, verified against the environment's JWKS.
     let verifier = Verifier::builder()
         .jwks_url(config.jwks_url())
+        .key_store_config(config.key_store_config())
         .issuers(config.accepted_issuers())
         .build()
         .context("building the token verifier")?;

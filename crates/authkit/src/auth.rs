@@ -47,6 +47,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use url::Url;
@@ -55,9 +56,8 @@ use crate::claims::{Claims, VerifiedClaims};
 use crate::client::{AuthenticateResponse, ClientError, WorkOsClient};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{AuthKitConfig, ConfigError, SameSite};
-use crate::jwks::KeyStoreConfig;
 use crate::pkce::{self, LEGACY_VERIFIER_COOKIE, STATE_TTL, ScreenHint};
-use crate::refresh::{DEFAULT_GRACE, DEFAULT_MAX_REMEMBERED, SingleFlight};
+use crate::refresh::{DEFAULT_GRACE, DEFAULT_MAX_REMEMBERED, Origin, SingleFlight};
 use crate::return_to::ReturnPath;
 use crate::seal::{Passwords, SealError, Sealed};
 use crate::session::{Impersonator, Session, SessionCookie, User};
@@ -207,8 +207,8 @@ pub struct CallbackFailure {
     /// What went wrong.
     #[source]
     pub error: CallbackError,
-    /// The verifier cookie for the returned `state` (or the legacy `wos-auth-verifier`
-    /// when the request carried only that), when there was a `state`.
+    /// The verifier cookie for the returned `state`, when there was a `state` (a legacy
+    /// `wos-auth-verifier` is left alone: it may be another flow's).
     pub clear_verifier_cookie: Option<String>,
 }
 
@@ -777,10 +777,7 @@ impl AuthKitBuilder {
             Some(v) => v,
             None => Verifier::builder()
                 .jwks_url(client.jwks_url())
-                .key_store_config(KeyStoreConfig {
-                    cooldown: config.jwks_cooldown(),
-                    ..KeyStoreConfig::default()
-                })
+                .key_store_config(config.key_store_config())
                 .issuers(config.accepted_issuers())
                 .clock(Arc::clone(&clock))
                 .build()?,
@@ -795,7 +792,9 @@ impl AuthKitBuilder {
             self.refresh_grace,
             DEFAULT_MAX_REMEMBERED,
         )
-        .follow_rotations(|r: &AuthenticateResponse| Some(r.refresh_token.as_str()));
+        .follow_rotations(|r: &AuthenticateResponse| Some(r.refresh_token.as_str()))
+        // A refused switch (not a member, SSO required) spent no token; a timeout may have.
+        .retry_other_organizations_when(|e: &ClientError| !e.is_transient());
         Ok(AuthKit {
             inner: Arc::new(Inner {
                 config,
@@ -810,6 +809,7 @@ impl AuthKitBuilder {
                 refresh_buffer: self.refresh_buffer,
                 on_refresh_success: self.on_refresh_success,
                 on_refresh_error: self.on_refresh_error,
+                warned_policy: AtomicBool::new(false),
             }),
         })
     }
@@ -828,6 +828,9 @@ struct Inner {
     refresh_buffer: Option<Duration>,
     on_refresh_success: Option<SuccessHook>,
     on_refresh_error: Option<ErrorHook>,
+    /// Whether the issuer/audience warning was logged: once per process is enough to
+    /// name the configuration problem; every request of every such user would flood.
+    warned_policy: AtomicBool,
 }
 
 /// The AuthKit flows; see the module docs. Cheap to clone (an `Arc` inside); build one
@@ -957,22 +960,18 @@ impl AuthKit {
         cookies: &impl CookieSource,
     ) -> Result<CallbackSuccess, CallbackFailure> {
         let state = params.state.filter(|s| !s.is_empty());
+        let clear = state.map(pkce::verifier_cookie_name);
         // The flow's own verifier cookie, else the legacy single one (an older authkit-nextjs
-        // started the flow): whichever was read is the one to clear.
-        let mut cookie = None;
-        let clear = state.map(|state| {
-            let name = pkce::verifier_cookie_name(state);
-            match cookies.cookie(&name) {
-                Some(value) => cookie = Some(value),
-                None => {
-                    if let Some(value) = cookies.cookie(LEGACY_VERIFIER_COOKIE) {
-                        cookie = Some(value);
-                        return LEGACY_VERIFIER_COOKIE.to_owned();
-                    }
-                }
-            }
-            name
-        });
+        // started the flow). The legacy one is cleared only once it has proved to be this
+        // flow's (on success): it may belong to a sign-in still under way in another app.
+        let own = clear.as_deref().and_then(|name| cookies.cookie(name));
+        let legacy = if own.is_none() && state.is_some() {
+            cookies.cookie(LEGACY_VERIFIER_COOKIE)
+        } else {
+            None
+        };
+        let legacy_read = legacy.is_some();
+        let cookie = own.or(legacy);
         let fail = |error: CallbackError| CallbackFailure {
             error,
             clear_verifier_cookie: clear.clone(),
@@ -1017,7 +1016,11 @@ impl AuthKit {
                 })?;
         Ok(CallbackSuccess {
             session_cookie,
-            clear_verifier_cookie: clear_name,
+            clear_verifier_cookie: if legacy_read {
+                LEGACY_VERIFIER_COOKIE.to_owned()
+            } else {
+                clear_name
+            },
             redirect: pkce_state.return_path().unwrap_or_else(ReturnPath::root),
             custom_state: pkce_state.custom_state,
             authentication_method,
@@ -1066,11 +1069,7 @@ impl AuthKit {
                     // `WORKOS_ISSUER`, say), not a bad cookie. Deleting it would also sign
                     // the user out of every app that shares it.
                     VerifyError::InvalidIssuer | VerifyError::InvalidAudience => {
-                        tracing::warn!(
-                            error = %e,
-                            "the session's access token is signed by WorkOS but its issuer or \
-                             audience is not accepted; check WORKOS_ISSUER (the cookie is kept)"
-                        );
+                        self.warn_policy(&e);
                         CookieUpdate::Keep
                     }
                     _ => CookieUpdate::Clear,
@@ -1079,7 +1078,7 @@ impl AuthKit {
             }
         };
 
-        match self.refresh(&session.refresh_token, org.as_deref()).await {
+        match self.refresh(&session.refresh_token, org.as_deref()).await.0 {
             Ok(response) => match self.session_from_response(response, Some(&session)).await {
                 Ok((sealed, auth)) => {
                     self.succeeded(trigger, &auth);
@@ -1096,10 +1095,15 @@ impl AuthKit {
                 Err(NewSessionError::UserMismatch) => {
                     signed_out(CookieUpdate::Clear, SignedOutReason::UserMismatch)
                 }
-                Err(NewSessionError::Token(e, keep)) => signed_out(
-                    keep.map_or(CookieUpdate::Clear, CookieUpdate::Set),
-                    SignedOutReason::InvalidToken(e),
-                ),
+                Err(NewSessionError::Token(e, keep)) => {
+                    if matches!(e, VerifyError::InvalidIssuer | VerifyError::InvalidAudience) {
+                        self.warn_policy(&e);
+                    }
+                    signed_out(
+                        keep.map_or(CookieUpdate::Clear, CookieUpdate::Set),
+                        SignedOutReason::InvalidToken(e),
+                    )
+                }
             },
             Err(error) => {
                 let transient = error.is_transient();
@@ -1150,11 +1154,13 @@ impl AuthKit {
         let mut refresh_token = session.refresh_token.clone();
         // A refresh of this token already running for the cookie's own organization (an
         // ordinary refresh of a page loaded at the same moment) is shared, not raced: its
-        // result carries the new refresh token, from which the switch is made. Twice at
-        // most: each round spends a token, and a third race is not a plausible one.
+        // result, which that request hands the browser, carries the new refresh token,
+        // from which the switch is made. Only a shared result is switched from again, at
+        // most twice more; a result of our own is final whatever its organization.
         let mut round = 0;
         loop {
-            let response = match self.refresh(&refresh_token, Some(organization_id)).await {
+            let (outcome, origin) = self.refresh(&refresh_token, Some(organization_id)).await;
+            let response = match outcome {
                 Ok(r) => r,
                 Err(error) => {
                     self.failed(trigger, &error);
@@ -1179,12 +1185,21 @@ impl AuthKit {
                     }
                     NewSessionError::Seal(s) => SwitchError::Seal(s),
                 })?;
-            if auth.organization_id() == Some(organization_id) || round == 2 {
+            if auth.organization_id() == Some(organization_id) || origin == Origin::Own {
                 self.succeeded(trigger, &auth);
                 return Ok(Switched {
                     session_cookie,
                     auth,
                 });
+            }
+            if round == 2 {
+                // Three refreshes of other requests in a row: each of them hands its
+                // session to the browser, so nothing is lost by asking again later.
+                let error = ClientError::Transport(
+                    "the organization switch kept racing other refreshes of the session".into(),
+                );
+                self.failed(trigger, &error);
+                return Err(SwitchError::Refresh(error));
             }
             refresh_token = next;
             round += 1;
@@ -1278,13 +1293,13 @@ impl AuthKit {
         &self,
         refresh_token: &str,
         organization_id: Option<&str>,
-    ) -> Result<AuthenticateResponse, ClientError> {
+    ) -> (Result<AuthenticateResponse, ClientError>, Origin) {
         let client = self.inner.client.clone();
         let token = refresh_token.to_owned();
         let org = organization_id.map(str::to_owned);
         self.inner
             .flights
-            .run(refresh_token, organization_id, move || async move {
+            .run_reporting(refresh_token, organization_id, move || async move {
                 client
                     .authenticate_with_refresh_token(&token, org.as_deref())
                     .await
@@ -1322,7 +1337,16 @@ impl AuthKit {
                 // The presented refresh token is spent; when the new token only failed for
                 // want of keys (JWKS outage, rotation inside the refetch cooldown), keep
                 // the new tokens so a later request can use them.
-                let keep = matches!(e, VerifyError::KeysUnavailable | VerifyError::UnknownKey);
+                // Likewise when its issuer or audience is not accepted (a custom auth domain
+                // just turned on, say): the configuration is at fault, and dropping the new
+                // tokens would sign the user out of every app sharing the cookie.
+                let keep = matches!(
+                    e,
+                    VerifyError::KeysUnavailable
+                        | VerifyError::UnknownKey
+                        | VerifyError::InvalidIssuer
+                        | VerifyError::InvalidAudience
+                );
                 return Err(NewSessionError::Token(e, sealed.ok().filter(|_| keep)));
             }
         };
@@ -1334,6 +1358,25 @@ impl AuthKit {
             session.impersonator,
         );
         Ok((sealed, auth))
+    }
+
+    /// A WorkOS-signed session token this app's issuer or audience policy refuses: said
+    /// once at `warn`, then at `debug`.
+    fn warn_policy(&self, e: &VerifyError) {
+        let hint = match e {
+            VerifyError::InvalidAudience => "check the audiences the verifier is built with",
+            _ => "check WORKOS_AUTH_DOMAIN and WORKOS_ISSUER",
+        };
+        if self.inner.warned_policy.swap(true, Ordering::Relaxed) {
+            tracing::debug!(error = %e, "session token refused by this app's policy; {hint}");
+        } else {
+            tracing::warn!(
+                error = %e,
+                "a session token signed by WorkOS is refused by this app's issuer or audience \
+                 policy; {hint}. Such requests are signed out and their cookie is kept \
+                 (logged once)"
+            );
+        }
     }
 
     fn succeeded(&self, trigger: RefreshTrigger, auth: &Authenticated) {

@@ -371,6 +371,15 @@ impl AuthKitConfig {
         self.jwks_cooldown
     }
 
+    /// The key store's timing policy for this configuration (the defaults, with
+    /// [`AuthKitConfig::jwks_cooldown`]), for [`crate::verifier::VerifierBuilder::key_store_config`].
+    pub fn key_store_config(&self) -> crate::jwks::KeyStoreConfig {
+        crate::jwks::KeyStoreConfig {
+            cooldown: self.jwks_cooldown,
+            ..crate::jwks::KeyStoreConfig::default()
+        }
+    }
+
     /// The session cookie helper for this configuration.
     pub fn session_cookie(&self) -> Result<SessionCookie, ConfigError> {
         Ok(SessionCookie::new(

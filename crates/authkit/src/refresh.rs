@@ -15,9 +15,12 @@
 //!   the token can be spent only once. The first caller starts the refresh; the others
 //!   wait for it and receive a clone of its successful result, even one for another
 //!   organization (an organization switch racing an ordinary refresh of the same cookie:
-//!   the switcher refreshes again from the shared result, see `AuthKit`). An error is
-//!   shared only by callers that asked for the same organization; the others try again
-//!   with the same token, since a refused refresh may not have spent it.
+//!   the switcher refreshes again from the shared result, see `AuthKit`, and
+//!   [`SingleFlight::run_reporting`] tells it the result was shared). An error is
+//!   shared by every caller, except that a caller for another organization tries
+//!   again with the same token when [`SingleFlight::retry_other_organizations_when`]
+//!   says the error was a definite refusal, which spends no token (a timeout might
+//!   have: sending the token again could look like reuse and end the session).
 //! - **The refresh runs in its own Tokio task**, so it completes and its result is
 //!   recorded even if the request that started it is dropped (client disconnect). A
 //!   spent token whose replacement was thrown away would log the user out.
@@ -26,7 +29,10 @@
 //!   cookie when the rotation finished presents the old token; instead of sending it
 //!   upstream (which would fail, and may revoke the session) it gets the same new
 //!   session. Only successes are remembered; after an error the next caller tries
-//!   again. The trade-off: for those seconds the old refresh token still yields the new
+//!   again.
+//! - **The lock is never held while the refresh starts**: the flight is recorded, the
+//!   lock released, then the task spawned; a runtime shutting down that drops the task
+//!   at once finds the lock free. The trade-off: for those seconds the old refresh token still yields the new
 //!   session in this process, which is the same power the old cookie had a moment ago.
 //!   Set the grace to zero to disable it.
 //! - **Bounded.** In-flight entries leave the map when their refresh ends; remembered
@@ -47,6 +53,7 @@ use std::time::{Duration, SystemTime};
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
+use tokio::sync::oneshot;
 
 use crate::client::ClientError;
 use crate::clock::SharedClock;
@@ -102,14 +109,33 @@ enum Step<V, E> {
         result: SharedResult<V, E>,
         same_organization: bool,
     },
-    /// Wait for the flight this caller started.
-    Started(SharedResult<V, E>),
+    /// This caller's flight is recorded: spawn it (with the lock released) and wait.
+    Start(Launch<V, E>),
+}
+
+/// A recorded flight waiting to be spawned.
+struct Launch<V, E> {
+    result: SharedResult<V, E>,
+    done: oneshot::Sender<Result<V, E>>,
+    completion: Completion<V, E>,
+}
+
+/// Where a result of [`SingleFlight::run_reporting`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The caller's own refresh: the token it presented, for the organization it asked.
+    Own,
+    /// Another caller's refresh of the same token, running or remembered, possibly for
+    /// another organization.
+    Shared,
 }
 
 struct Inner<V, E> {
     state: Mutex<State<V, E>>,
     /// Reads the refresh token a result hands out (see [`SingleFlight::follow_rotations`]).
     next_token: Option<fn(&V) -> Option<&str>>,
+    /// Whether a caller for another organization retries after a flight's error.
+    retry_other_organizations: Option<fn(&E) -> bool>,
     clock: SharedClock,
     grace: Duration,
     max_remembered: usize,
@@ -160,6 +186,7 @@ where
                     next_id: 0,
                 }),
                 next_token: None,
+                retry_other_organizations: None,
                 clock,
                 grace,
                 max_remembered,
@@ -168,12 +195,22 @@ where
     }
 
     /// Follow rotation chains: when a remembered result's refresh token has itself been
-    /// rotated since (say by an organization switch, which is a separate flight), a late
+    /// rotated since (by a later refresh, or an organization switch made from it), a late
     /// caller gets the newest result instead of one whose token is already spent.
     /// `next_token` reads the refresh token a result hands out. Call before first use.
     pub fn follow_rotations(mut self, next_token: fn(&V) -> Option<&str>) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.next_token = Some(next_token);
+        }
+        self
+    }
+
+    /// A caller for another organization than a flight's, whose flight failed with an
+    /// error for which `definite` is true, tries again with the same token (by default it
+    /// shares the error). Call before first use.
+    pub fn retry_other_organizations_when(mut self, definite: fn(&E) -> bool) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.retry_other_organizations = Some(definite);
         }
         self
     }
@@ -190,6 +227,22 @@ where
         organization_id: Option<&str>,
         refresh: F,
     ) -> Result<V, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>> + Send + 'static,
+    {
+        self.run_reporting(refresh_token, organization_id, refresh)
+            .await
+            .0
+    }
+
+    /// [`SingleFlight::run`], also telling whether the result is the caller's own.
+    pub async fn run_reporting<F, Fut>(
+        &self,
+        refresh_token: &str,
+        organization_id: Option<&str>,
+        refresh: F,
+    ) -> (Result<V, E>, Origin)
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>> + Send + 'static,
@@ -213,24 +266,26 @@ where
                         result: result.clone(),
                         same_organization: organization.as_deref() == organization_id,
                     },
-                    // `refresh` is always still there: a caller that takes it returns below.
-                    _ => match refresh.take() {
-                        Some(f) => Step::Started(self.start(&mut state, key, organization_id, f())),
-                        None => return Err(RefreshInterrupted.into()),
-                    },
+                    _ => Step::Start(self.record(&mut state, key, organization_id)),
                 }
             };
             match step {
-                Step::Remembered(value) => return Ok(value),
-                Step::Started(result) => return result.await,
+                Step::Remembered(value) => return (Ok(value), Origin::Shared),
+                Step::Start(launch) => {
+                    // `refresh` is always still there: a caller that takes it returns here.
+                    let Some(refresh) = refresh.take() else {
+                        return (Err(RefreshInterrupted.into()), Origin::Own);
+                    };
+                    return (launch.spawn(refresh()).await, Origin::Own);
+                }
                 Step::Join {
                     result,
                     same_organization,
                 } => match result.await {
                     // Another organization's refresh was refused (not a member, step-up
-                    // needed...): that need not have spent the token, so try ours.
-                    Err(_) if !same_organization => continue,
-                    outcome => return outcome,
+                    // needed...): that spent no token, so try ours.
+                    Err(e) if !same_organization && self.inner.retries(&e) => continue,
+                    outcome => return (outcome, Origin::Shared),
                 },
             }
         }
@@ -254,31 +309,20 @@ where
         state.remembered.len()
     }
 
-    fn start<Fut>(
+    /// Records a flight for `key` under the lock; [`Launch::spawn`] starts it once the
+    /// lock is released.
+    fn record(
         &self,
         state: &mut State<V, E>,
         key: Key,
         organization: Option<&str>,
-        refresh: Fut,
-    ) -> SharedResult<V, E>
-    where
-        Fut: Future<Output = Result<V, E>> + Send + 'static,
-    {
+    ) -> Launch<V, E> {
         let id = state.next_id;
         state.next_id = state.next_id.wrapping_add(1);
-        let mut guard = Completion {
-            inner: Arc::clone(&self.inner),
-            key,
-            id,
-            finished: false,
-        };
-        let task = tokio::spawn(async move {
-            let result = refresh.await;
-            guard.finish(&result);
-            result
-        });
+        let (done, receiver) = oneshot::channel();
         let result = async move {
-            task.await
+            receiver
+                .await
                 .unwrap_or_else(|_| Err(RefreshInterrupted.into()))
         }
         .boxed()
@@ -291,11 +335,49 @@ where
                 result: result.clone(),
             },
         );
-        result
+        Launch {
+            result,
+            done,
+            completion: Completion {
+                inner: Arc::clone(&self.inner),
+                key,
+                id,
+                finished: false,
+            },
+        }
+    }
+}
+
+impl<V, E> Launch<V, E>
+where
+    V: Clone + Send + Sync + 'static,
+    E: Clone + Send + Sync + From<RefreshInterrupted> + 'static,
+{
+    /// Runs `refresh` in its own task (see the module docs) and waits for its result.
+    async fn spawn<Fut>(self, refresh: Fut) -> Result<V, E>
+    where
+        Fut: Future<Output = Result<V, E>> + Send + 'static,
+    {
+        let Launch {
+            result,
+            done,
+            mut completion,
+        } = self;
+        tokio::spawn(async move {
+            let outcome = refresh.await;
+            completion.finish(&outcome);
+            let _ = done.send(outcome);
+        });
+        result.await
     }
 }
 
 impl<V, E> Inner<V, E> {
+    fn retries(&self, error: &E) -> bool {
+        self.retry_other_organizations
+            .is_some_and(|definite| definite(error))
+    }
+
     fn lock(&self) -> MutexGuard<'_, State<V, E>> {
         // A panic while holding this lock cannot leave the map inconsistent (each
         // critical section is a few map operations), so poisoning is ignored.
@@ -552,52 +634,104 @@ mod tests {
         assert_eq!(up.calls.load(Ordering::SeqCst), 1);
     }
 
+    /// Waits for `task`, failing the test rather than hanging when it does not end.
+    async fn ended<T>(task: tokio::task::JoinHandle<T>) -> T {
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the caller is still waiting")
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn a_refused_refresh_for_another_organization_lets_the_joiner_try_its_own() {
         let clock = ManualClock::at_unix_seconds(1_000);
+        // "timeout" stands for a transient error, after which the token may be spent.
+        let sf = flights(&clock).retry_other_organizations_when(|e: &Fail| e.0 != "timeout");
+        for (refusal, retried) in [
+            ("organization_membership_not_found", true),
+            ("timeout", false),
+        ] {
+            let token = format!("rt_{refusal}");
+            let up = Upstream::default();
+            let switch = {
+                let (sf, up, token) = (sf.clone(), up.clone(), token.clone());
+                tokio::spawn(async move {
+                    sf.run_reporting(&token, Some("org_b"), || up.refresh(Err(Fail(refusal))))
+                        .await
+                })
+            };
+            let same = {
+                let (sf, up, token) = (sf.clone(), up.clone(), token.clone());
+                tokio::spawn(async move {
+                    sf.run_reporting(&token, Some("org_b"), || up.refresh(Ok("never")))
+                        .await
+                })
+            };
+            let plain = {
+                let (sf, up, token) = (sf.clone(), up.clone(), token.clone());
+                tokio::spawn(async move {
+                    sf.run_reporting(&token, Some("org_a"), || up.refresh(Ok("s2")))
+                        .await
+                })
+            };
+            for _ in 0..40 {
+                tokio::task::yield_now().await;
+            }
+            assert_eq!(sf.in_flight(), 1, "{refusal}");
+            up.release.notify_one();
+            let refused = Err(Fail(refusal));
+            assert_eq!(ended(switch).await, (refused.clone(), Origin::Own));
+            assert_eq!(
+                ended(same).await,
+                (refused.clone(), Origin::Shared),
+                "the same request shares the error"
+            );
+            if retried {
+                // The other caller sends the token itself once the refused flight is over.
+                while up.calls.load(Ordering::SeqCst) < 2 {
+                    tokio::task::yield_now().await;
+                }
+                up.release.notify_one();
+                assert_eq!(ended(plain).await, (Ok("s2".to_owned()), Origin::Own));
+                assert_eq!(up.calls.load(Ordering::SeqCst), 2);
+            } else {
+                // After a transient error the token may be spent: shared, not resent.
+                assert_eq!(ended(plain).await, (refused, Origin::Shared));
+                assert_eq!(up.calls.load(Ordering::SeqCst), 1);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_result_says_whether_it_was_the_callers_own() {
+        let clock = ManualClock::at_unix_seconds(1_000);
         let sf = flights(&clock);
         let up = Upstream::default();
-        let switch = {
+        let first = {
             let (sf, up) = (sf.clone(), up.clone());
             tokio::spawn(async move {
-                sf.run("rt_1", Some("org_b"), || {
-                    up.refresh(Err(Fail("organization_membership_not_found")))
-                })
-                .await
-            })
-        };
-        let same = {
-            let (sf, up) = (sf.clone(), up.clone());
-            tokio::spawn(async move {
-                sf.run("rt_1", Some("org_b"), || up.refresh(Ok("never")))
+                sf.run_reporting("rt_1", None, || up.refresh(Ok("s2")))
                     .await
             })
         };
-        let plain = {
+        let joiner = {
             let (sf, up) = (sf.clone(), up.clone());
-            tokio::spawn(
-                async move { sf.run("rt_1", Some("org_a"), || up.refresh(Ok("s2"))).await },
-            )
+            tokio::spawn(async move {
+                sf.run_reporting("rt_1", Some("org_b"), || up.refresh(Ok("never")))
+                    .await
+            })
         };
-        for _ in 0..40 {
-            tokio::task::yield_now().await;
-        }
-        assert_eq!(sf.in_flight(), 1);
-        up.release.notify_one();
-        let refused = Err(Fail("organization_membership_not_found"));
-        assert_eq!(switch.await.unwrap(), refused);
-        assert_eq!(
-            same.await.unwrap(),
-            refused,
-            "the same request shares the error"
-        );
-        // The other caller sends the token itself once the refused flight is over.
-        while up.calls.load(Ordering::SeqCst) < 2 {
+        for _ in 0..20 {
             tokio::task::yield_now().await;
         }
         up.release.notify_one();
-        assert_eq!(plain.await.unwrap(), Ok("s2".to_owned()));
-        assert_eq!(up.calls.load(Ordering::SeqCst), 2);
+        assert_eq!(ended(first).await, (Ok("s2".to_owned()), Origin::Own));
+        assert_eq!(ended(joiner).await, (Ok("s2".to_owned()), Origin::Shared));
+        let remembered = sf
+            .run_reporting("rt_1", None, || up.refresh(Ok("never")))
+            .await;
+        assert_eq!(remembered, (Ok("s2".to_owned()), Origin::Shared));
+        assert_eq!(up.calls.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

@@ -8,8 +8,10 @@
 //!    every check; a hit (the very same token, compared in constant time: the module's
 //!    `TokenKey` says why that is the whole of the soundness argument) that has not
 //!    expired returns without RSA work.
-//! 3. **Shape**: exactly three segments of strict base64url (no padding, no `+`/`/`,
-//!    no stray bits); the header is a JSON object without duplicate members.
+//! 3. **Shape**: text (a token given as bytes, [`Verifier::verify_bytes_with_current_keys`],
+//!    must be UTF-8; no earlier step reads it as text); exactly three segments of strict
+//!    base64url (no padding, no `+`/`/`, no stray bits); the header is a JSON object
+//!    without duplicate members.
 //! 4. **Header**: `alg` must be exactly `RS256` (`none`, `HS256`, `ES256`, `rs256`... are
 //!    refused); `kid` is required; `crit` is refused (we understand no extension, and
 //!    jsonwebtoken 10 would silently accept it); `jku`, `x5u`, `jwk`, `x5c` are refused
@@ -736,7 +738,6 @@ struct Now {
     keys_ms: u64,
 }
 
-/// The outcome of [`Verifier::attempt`].
 /// A token as the caller has it.
 #[derive(Clone, Copy)]
 enum Token<'t> {
@@ -759,11 +760,12 @@ impl<'t> Token<'t> {
         match self {
             Token::Str(s) => Ok(s),
             Token::Bytes(b) => simdutf8::basic::from_utf8(b)
-                .map_err(|_| VerifyError::Malformed("token is not ASCII")),
+                .map_err(|_| VerifyError::Malformed("token is not UTF-8")),
         }
     }
 }
 
+/// The outcome of [`Verifier::attempt`].
 enum Attempt {
     Done(Result<VerifiedClaims, VerifyError>),
     /// The current key set has no key for `kid`, or no usable set at all (`unavailable`).

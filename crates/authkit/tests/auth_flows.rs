@@ -141,6 +141,8 @@ struct FakeState {
     impersonate: bool,
     /// Lifetime of the access tokens issued, seconds.
     ttl: u64,
+    /// The `iss` of the access tokens issued, when not the one the verifier accepts.
+    iss: Option<&'static str>,
 }
 
 #[derive(Clone)]
@@ -170,6 +172,7 @@ impl Fake {
                 last_refresh_org: None,
                 impersonate: false,
                 ttl: 300,
+                iss: None,
             })),
             gate: Arc::new(Mutex::new(None)),
             arrived: Arc::new(Notify::new()),
@@ -192,6 +195,9 @@ impl Fake {
         s.live.insert(rt.clone(), org.map(str::to_owned));
         let now = self.clock.unix_seconds();
         let mut extra = json!({"exp": now + s.ttl});
+        if let Some(iss) = s.iss {
+            extra["iss"] = json!(iss);
+        }
         if s.impersonate {
             extra["act"] = json!({"sub": "staff@example.com"});
         }
@@ -520,7 +526,7 @@ async fn callback_refuses_missing_params_missing_cookie_and_mismatched_state() {
 }
 
 #[tokio::test]
-async fn a_flow_started_under_the_legacy_verifier_cookie_completes_and_clears_that_cookie() {
+async fn a_flow_started_under_the_legacy_verifier_cookie_completes_and_then_clears_that_cookie() {
     let h = harness().await;
     let r = h.authkit.sign_in(SignInOptions::default()).unwrap();
     let state = r.verifier_cookie.value.as_str().to_owned();
@@ -544,7 +550,7 @@ async fn a_flow_started_under_the_legacy_verifier_cookie_completes_and_clears_th
     };
     let ok = h.authkit.handle_callback(params, &both).await.unwrap();
     assert_eq!(ok.clear_verifier_cookie, r.verifier_cookie.name);
-    // A failed callback clears the legacy cookie it read too.
+    // A failed callback leaves the legacy cookie alone: it may be another flow's.
     let params = CallbackParams {
         code: Some("code_rejected"),
         state: Some(&state),
@@ -556,10 +562,7 @@ async fn a_flow_started_under_the_legacy_verifier_cookie_completes_and_clears_th
         .handle_callback(params, &legacy)
         .await
         .unwrap_err();
-    assert_eq!(
-        err.clear_verifier_cookie.as_deref(),
-        Some(pkce::LEGACY_VERIFIER_COOKIE)
-    );
+    assert_eq!(err.clear_verifier_cookie, Some(r.verifier_cookie.name));
 }
 
 #[tokio::test]
@@ -918,6 +921,25 @@ async fn a_token_from_an_issuer_not_accepted_signs_out_but_keeps_the_shared_cook
             reason: SignedOutReason::InvalidToken(authkit::verifier::VerifyError::InvalidIssuer)
         }
     ));
+    // Nor is a refreshed session whose new token carries such an issuer (a custom auth
+    // domain turned on): its tokens are kept, the old refresh token being spent.
+    let cookie = h.session_cookie(None);
+    h.clock.advance(Duration::from_secs(301));
+    h.fake.state.lock().unwrap().iss = Some("https://auth.example.com/user_management/client_test");
+    let out = h.authkit.authenticate_session(Some(&cookie)).await;
+    assert_eq!(h.fake.refresh_calls(), 1);
+    let kept = h.open(out.cookie());
+    assert!(
+        h.fake
+            .state
+            .lock()
+            .unwrap()
+            .live
+            .contains_key(&kept.refresh_token)
+    );
+    assert!(out.auth().is_none());
+    h.fake.state.lock().unwrap().iss = None;
+    let now = h.clock.unix_seconds();
     // A token that is not sound (another payload under a real signature) still clears it.
     let other = h.fake.signer.access_token(now, Some("org_evil"), json!({}));
     let own = h.fake.issue(None).0;
@@ -926,7 +948,7 @@ async fn a_token_from_an_issuer_not_accepted_signs_out_but_keeps_the_shared_cook
     let cookie = h.seal(parts.join("."), "rt_y".into(), &cookie_codec());
     let out = h.authkit.authenticate_session(Some(&cookie)).await;
     assert_eq!(out.cookie(), &CookieUpdate::Clear);
-    assert_eq!(h.fake.refresh_calls(), 0);
+    assert_eq!(h.fake.refresh_calls(), 1);
 }
 
 #[tokio::test]

@@ -462,7 +462,7 @@ fn a_token_in_bytes_verifies_as_its_text_does_and_other_bytes_are_refused() {
                 .unwrap_err();
             match bad {
                 0xff => assert!(
-                    matches!(err, VerifyError::Malformed("token is not ASCII")),
+                    matches!(err, VerifyError::Malformed("token is not UTF-8")),
                     "at {at}: {err:?}"
                 ),
                 _ if at == payload_at => {
@@ -489,7 +489,7 @@ fn a_token_in_bytes_verifies_as_its_text_does_and_other_bytes_are_refused() {
         .unwrap()
         .unwrap_err();
     assert!(
-        matches!(err, VerifyError::Malformed("token is not ASCII")),
+        matches!(err, VerifyError::Malformed("token is not UTF-8")),
         "{err:?}"
     );
     assert_eq!(v.stats().cache_hits, 2);
