@@ -1137,6 +1137,15 @@ impl AuthKit {
     }
 
     /// Moves the session to `organization_id` (a refresh with `organization_id`).
+    ///
+    /// When a refresh of the same cookie is already running (a page loaded at the same
+    /// moment), the switch waits for it and switches from its result instead of sending
+    /// the spent refresh token (see [`crate::refresh`]). Both responses then set the
+    /// cookie: the switch's last, normally. Should the other response reach the browser
+    /// after the switch's, the browser keeps a refresh token the switch has spent, which
+    /// the grace window still honours for its few seconds and WorkOS refuses after that:
+    /// the user signs in again. Without the sharing, one of the two requests would have
+    /// sent a spent token every time.
     pub async fn switch_organization(
         &self,
         cookie_value: Option<&str>,
