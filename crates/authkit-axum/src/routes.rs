@@ -378,6 +378,7 @@ async fn switch_organization(
                 authkit::auth::SwitchError::Refresh(c) if c.is_transient() => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
+                authkit::auth::SwitchError::Unverified { .. } => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::FORBIDDEN,
             };
             let mut response = error(
@@ -393,6 +394,11 @@ async fn switch_organization(
                 response
                     .headers_mut()
                     .append(header::SET_COOKIE, state.cookies.clear_session());
+            } else if let Some(sealed) = e.session_cookie() {
+                // The old refresh token is spent: the browser must get the new one.
+                let out = response.headers_mut();
+                out.append(header::SET_COOKIE, state.cookies.session(sealed.as_str()));
+                out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             }
             response
         }

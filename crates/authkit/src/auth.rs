@@ -14,7 +14,9 @@
 //! 2. [`AuthKit::handle_callback`]: the cookie named after the returned `state` must
 //!    equal it; the seal opens; the code is exchanged with the verifier; the new access
 //!    token is verified; the session cookie is sealed; the browser goes to the return
-//!    path. The verifier cookie is cleared whatever the outcome.
+//!    path. The flow's verifier cookie is cleared whatever the outcome (a legacy
+//!    `wos-auth-verifier` read instead is cleared on success only: it may be another
+//!    app's flow).
 //! 3. [`AuthKit::authenticate_session`], on every request: open the cookie, verify the
 //!    access token. Valid and not expiring → authenticated. Expiring (by default 60 s
 //!    before `exp`, 30 s when the token lives 300 s or less) or expired → refresh through
@@ -39,7 +41,8 @@
 //!   "signing keys unavailable" and "unknown kid" (a JWKS outage or a rotation within
 //!   the refetch cooldown), and for an issuer or audience this app does not accept: that
 //!   is this app's configuration (authkit-nextjs checks neither), and deleting the
-//!   cookie would sign the user out of every app sharing it. A warning names the cause.
+//!   cookie would sign the user out of every app sharing it. A warning names the cause
+//!   (once per process).
 //! - The user object of the cookie must belong to the token's `sub`; a mismatch is
 //!   treated as a broken cookie (signed out, cookie cleared), as authkit-nextjs does.
 //! - Everything in [`Authenticated`] except the user object comes from
@@ -567,6 +570,17 @@ pub enum SwitchError {
     /// WorkOS returned an access token that does not verify.
     #[error("the refreshed access token is not acceptable: {0}")]
     InvalidAccessToken(VerifyError),
+    /// The switch spent the refresh token, but the new access token cannot be trusted here
+    /// yet: its key is not loaded, or its issuer or audience is not accepted (see the
+    /// module docs). The new session must still reach the browser, or the next refresh
+    /// would present the spent token: set [`SwitchError::session_cookie`].
+    #[error("the refreshed access token cannot be verified here yet: {error}")]
+    Unverified {
+        /// Why the new token was not accepted.
+        error: VerifyError,
+        /// The new session, sealed.
+        session_cookie: Sealed,
+    },
     /// Sealing the new cookie failed.
     #[error("could not seal the session cookie: {0}")]
     Seal(SealError),
@@ -578,6 +592,14 @@ impl SwitchError {
     /// leave the current session usable.
     pub fn clear_cookie(&self) -> bool {
         matches!(self, SwitchError::Refresh(e) if e.is_invalid_grant())
+    }
+
+    /// A new session cookie to set although the switch failed ([`SwitchError::Unverified`]).
+    pub fn session_cookie(&self) -> Option<&Sealed> {
+        match self {
+            SwitchError::Unverified { session_cookie, .. } => Some(session_cookie),
+            _ => None,
+        }
     }
 
     /// For [`SwitchError::SignInRequired`]: sign-in options targeting the organization.
@@ -793,8 +815,7 @@ impl AuthKitBuilder {
             DEFAULT_MAX_REMEMBERED,
         )
         .follow_rotations(|r: &AuthenticateResponse| Some(r.refresh_token.as_str()))
-        // A refused switch (not a member, SSO required) spent no token; a timeout may have.
-        .retry_other_organizations_when(|e: &ClientError| !e.is_transient());
+        .retry_other_organizations_when(spent_no_token);
         Ok(AuthKit {
             inner: Arc::new(Inner {
                 config,
@@ -1188,7 +1209,19 @@ impl AuthKit {
                 .session_from_response(response, Some(&session))
                 .await
                 .map_err(|e| match e {
-                    NewSessionError::Token(v, _) => SwitchError::InvalidAccessToken(v),
+                    NewSessionError::Token(error, Some(session_cookie)) => {
+                        if matches!(
+                            error,
+                            VerifyError::InvalidIssuer | VerifyError::InvalidAudience
+                        ) {
+                            self.warn_policy(&error);
+                        }
+                        SwitchError::Unverified {
+                            error,
+                            session_cookie,
+                        }
+                    }
+                    NewSessionError::Token(v, None) => SwitchError::InvalidAccessToken(v),
                     NewSessionError::UserMismatch => {
                         SwitchError::InvalidAccessToken(VerifyError::InvalidClaims("user mismatch"))
                     }
@@ -1414,6 +1447,16 @@ enum NewSessionError {
     Seal(SealError),
 }
 
+/// Whether a refresh that failed with `e` left its refresh token unspent: WorkOS read the
+/// request and refused it (not a member, SSO or MFA required...). Not a timeout, a 5xx or
+/// an unreadable success, after which the token may be spent; not `invalid_grant`, which
+/// says the token is dead for every organization.
+fn spent_no_token(e: &ClientError) -> bool {
+    e.status()
+        .is_some_and(|s| (400..500).contains(&s) && !matches!(s, 408 | 429))
+        && !e.is_invalid_grant()
+}
+
 fn signed_out(cookie: CookieUpdate, reason: SignedOutReason) -> SessionOutcome {
     SessionOutcome::SignedOut { cookie, reason }
 }
@@ -1430,6 +1473,39 @@ fn unix_seconds(t: SystemTime) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_refusal_read_by_workos_leaves_a_refresh_token_unspent() {
+        let api = |status: u16, error: &str| {
+            ClientError::Api(Box::new(crate::client::ApiError {
+                status,
+                error: Some(error.to_owned()),
+                code: None,
+                message: String::new(),
+                request_id: None,
+                retry_after: None,
+                details: None,
+            }))
+        };
+        for refused in [
+            api(400, "sso_required"),
+            api(403, "organization_membership_not_found"),
+            api(404, "not_found"),
+        ] {
+            assert!(spent_no_token(&refused), "{refused:?}");
+        }
+        for maybe_spent in [
+            api(400, "invalid_grant"),
+            api(408, "timeout"),
+            api(429, "rate_limited"),
+            api(500, "server_error"),
+            ClientError::Timeout,
+            ClientError::Transport("reset".into()),
+            ClientError::Decode("a 200 we could not read".into()),
+        ] {
+            assert!(!spent_no_token(&maybe_spent), "{maybe_spent:?}");
+        }
+    }
 
     #[test]
     fn a_header_token_is_shared_only_when_it_is_the_headers_own_tail() {

@@ -213,8 +213,8 @@ impl CallbackError {
 /// [`verifier_cookie_name`]`(state)` and returns the unsealed state.
 ///
 /// Both must be present and byte-equal (compared in constant time); the seal must open with
-/// `passwords` and be younger than 600 s (+60 s iron skew). The caller deletes the verifier
-/// cookie whatever the outcome.
+/// `passwords` and be younger than 600 s (+60 s iron skew). The caller deletes the flow's
+/// verifier cookie whatever the outcome.
 pub fn verify_callback_state(
     state: Option<&str>,
     cookie_value: Option<&str>,

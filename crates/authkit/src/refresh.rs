@@ -29,12 +29,12 @@
 //!   cookie when the rotation finished presents the old token; instead of sending it
 //!   upstream (which would fail, and may revoke the session) it gets the same new
 //!   session. Only successes are remembered; after an error the next caller tries
-//!   again.
-//! - **The lock is never held while the refresh starts**: the flight is recorded, the
-//!   lock released, then the task spawned; a runtime shutting down that drops the task
-//!   at once finds the lock free. The trade-off: for those seconds the old refresh token still yields the new
+//!   again. The trade-off: for those seconds the old refresh token still yields the new
 //!   session in this process, which is the same power the old cookie had a moment ago.
 //!   Set the grace to zero to disable it.
+//! - **The lock is never held while the refresh starts**: the flight is recorded, the
+//!   lock released, then the task spawned; a runtime shutting down that drops the task
+//!   at once finds the lock free.
 //! - **Bounded.** In-flight entries leave the map when their refresh ends; remembered
 //!   results expire after the grace window and at most `max_remembered` (default
 //!   10 000) are kept, oldest dropped first.

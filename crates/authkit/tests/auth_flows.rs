@@ -1097,6 +1097,33 @@ async fn an_organization_switch_racing_a_refresh_of_the_same_cookie_shares_it_an
 }
 
 #[tokio::test]
+async fn a_switch_whose_new_token_cannot_be_trusted_here_still_hands_over_the_new_tokens() {
+    let h = harness().await;
+    let cookie = h.session_cookie(Some("org_1"));
+    h.fake.state.lock().unwrap().iss = Some("https://auth.example.com/user_management/client_test");
+    let err = h
+        .authkit
+        .switch_organization(Some(&cookie), "org_2")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SwitchError::Unverified { .. }), "{err:?}");
+    assert!(!err.clear_cookie());
+    let sealed = err.session_cookie().expect("the new session");
+    let kept = cookie_codec()
+        .unseal(sealed.as_str(), h.clock.now())
+        .unwrap();
+    assert!(
+        h.fake
+            .state
+            .lock()
+            .unwrap()
+            .live
+            .contains_key(&kept.refresh_token)
+    );
+    assert_eq!(h.fake.refresh_calls(), 1);
+}
+
+#[tokio::test]
 async fn switching_to_an_sso_organization_asks_for_sign_in_there() {
     let h = harness().await;
     let cookie = h.session_cookie(Some("org_1"));
