@@ -190,14 +190,7 @@ mod tests {
     use authkit::config::AuthKitConfigBuilder;
 
     fn settings(redirect: &str) -> CookieSettings {
-        let config = AuthKitConfig::builder()
-            .client_id("client_test")
-            .api_key("sk_test_x")
-            .cookie_password("a-very-long-cookie-password-of-at-least-32-chars")
-            .redirect_uri(redirect)
-            .build()
-            .unwrap();
-        CookieSettings::from_config(&config)
+        configured(|b| b.redirect_uri(redirect))
     }
 
     #[test]
